@@ -1,0 +1,2 @@
+from keras_adapters.layers.adapter_layer import AdapterLayer
+from keras_adapters.layers.adapter_slot import AdapterSlot

@@ -1,0 +1,5 @@
+from keras_adapters.saving.adapter_files import (
+    load_adapters,
+    read_adapter_file,
+    save_adapters,
+)

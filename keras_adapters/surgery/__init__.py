@@ -1,0 +1,3 @@
+from keras_adapters.surgery.adapted_backbone import AdaptedBackbone
+from keras_adapters.surgery.add_adapters import add_adapters
+from keras_adapters.surgery.backbones import ADAPTED_CLASSES, supported_backbones

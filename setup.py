@@ -1,0 +1,50 @@
+"""Packaging for keras-adapters."""
+
+import pathlib
+
+from setuptools import find_packages, setup
+
+HERE = pathlib.Path(__file__).parent
+
+setup(
+    name="keras-adapters",
+    version="0.1.0",
+    description=(
+        "Bottleneck adapters (Houlsby et al. 2019) for Keras 3 and KerasHub: "
+        "parameter-efficient fine-tuning of pretrained transformers."
+    ),
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=["keras_adapters", "keras_adapters.*"]),
+    include_package_data=True,
+    install_requires=[
+        # keras-hub needs tensorflow-text, which needs the full `tensorflow`
+        # wheel (not `tensorflow-cpu`): see docs/verification.md.
+        "tensorflow==2.21.0",
+        "keras>=3.15.1,<4",
+        "keras-hub==0.32.0",
+        "keras-nlp==0.32.0",
+        "keras-tuner>=1.4.8,<1.5",
+        # keras-tuner imports tensorboard on the TF backend without depending on it.
+        "tensorboard==2.21.0",
+        "tensorflow-datasets>=4.9.10,<5",
+        "numpy>=1.26",
+        "safetensors>=0.4",
+        "click>=8.1",
+        "rich>=13",
+        "matplotlib>=3.8",
+    ],
+    extras_require={
+        "test": ["pytest>=8", "pytest-xdist>=3"],
+    },
+    entry_points={
+        "console_scripts": ["keras-adapters=keras_adapters.cli.main:main"],
+    },
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Framework :: Keras",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
+)
