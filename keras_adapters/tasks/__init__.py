@@ -1,0 +1,2 @@
+from keras_adapters.tasks.pooling import FirstTokenPooling, MaskedMeanPooling
+from keras_adapters.tasks.text_classifier import PooledTextClassifier

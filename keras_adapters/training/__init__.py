@@ -1,0 +1,3 @@
+from keras_adapters.training.callbacks import BestAdapterCheckpoint, TrainingLog
+from keras_adapters.training.metrics import classification_metrics
+from keras_adapters.training.schedules import WarmupLinearDecay

@@ -1,0 +1,87 @@
+"""Callbacks for adapter training runs."""
+
+import math
+import time
+
+import keras
+
+
+class BestAdapterCheckpoint(keras.callbacks.Callback):
+    """Saves the adapter (and head) files whenever a metric improves.
+
+    Each save replaces the checkpoint directory atomically, so an interrupted
+    run always leaves the last good checkpoint complete on disk.
+
+    Args:
+        save: callable `save(epoch, logs)` writing the checkpoint.
+        monitor: the `logs` key to watch, e.g. `"val_accuracy"`.
+        mode: `"max"` or `"min"`.
+
+    Attributes:
+        best_epoch: 1-based epoch of the best value so far (None before).
+        best_value: the best value so far.
+    """
+
+    def __init__(self, save, monitor="val_accuracy", mode="max"):
+        super().__init__()
+        if mode not in ("max", "min"):
+            raise ValueError(f"`mode` must be 'max' or 'min'; got {mode!r}.")
+        self._save = save
+        self.monitor = monitor
+        self.mode = mode
+        self.best_epoch = None
+        self.best_value = None
+
+    def _improved(self, value):
+        if self.best_value is None:
+            return True
+        return value > self.best_value if self.mode == "max" else value < self.best_value
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self.monitor not in logs:
+            raise ValueError(
+                f"BestAdapterCheckpoint monitors {self.monitor!r}, but the epoch "
+                f"logs only have {sorted(logs)}. Pass validation data to fit()."
+            )
+        value = float(logs[self.monitor])
+        if not math.isnan(value) and self._improved(value):
+            self.best_value = value
+            self.best_epoch = epoch + 1
+            self._save(epoch + 1, logs)
+
+
+class TrainingLog(keras.callbacks.Callback):
+    """Records per-step training loss and per-epoch logs with timings.
+
+    Attributes:
+        steps: list of `(global_step, loss)` (Keras' running mean per epoch).
+        epochs: list of dicts: the epoch's logs plus `epoch` and `seconds`.
+        step_seconds: wall time of each training step.
+    """
+
+    def __init__(self, every=10):
+        super().__init__()
+        self.every = every
+        self.steps = []
+        self.epochs = []
+        self.step_seconds = []
+        self._global_step = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start = time.perf_counter()
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._step_start = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step_seconds.append(time.perf_counter() - self._step_start)
+        self._global_step += 1
+        if logs and "loss" in logs and self._global_step % self.every == 0:
+            self.steps.append((self._global_step, float(logs["loss"])))
+
+    def on_epoch_end(self, epoch, logs=None):
+        record = {key: float(value) for key, value in (logs or {}).items()}
+        record["epoch"] = epoch + 1
+        record["seconds"] = time.perf_counter() - self._epoch_start
+        self.epochs.append(record)
