@@ -28,6 +28,7 @@ test: setup
 
 demo: setup
 	$(BIN)/keras-adapters train --output-dir runs/demo --overwrite
+	$(BIN)/keras-adapters predict runs/demo "a gorgeous, witty, seductive movie." "the plot is a tedious mess."
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache build *.egg-info

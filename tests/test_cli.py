@@ -122,7 +122,7 @@ def test_interrupt_keeps_last_good_checkpoint(tiny_preset, tiny_csv, tmp_path, m
 @pytest.mark.parametrize(
     "case, expected",
     [
-        ("missing_file", "does not exist"),
+        ("missing_file", "No such file"),
         ("misspelt_column", "'text'"),
         ("single_class", "class"),
         ("unknown_adapter", "Unknown adapter preset 'hulsby'"),

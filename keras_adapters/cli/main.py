@@ -13,8 +13,8 @@ import click  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-console = Console(highlight=False)
-error_console = Console(stderr=True, highlight=False)
+console = Console(highlight=False, soft_wrap=True)
+error_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
@@ -85,8 +85,9 @@ def _dataset_help():
               help="Adapter bottleneck size (overrides the adapter config; houlsby: 64).")
 @click.option("--epochs", type=click.IntRange(min=1), default=2, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
-@click.option("--sequence-length", type=click.IntRange(min=8), default=64, show_default=True,
-              help="Tokens per example (longer inputs are truncated).")
+@click.option("--sequence-length", type=click.IntRange(min=8), default=48, show_default=True,
+              help="Tokens per example, longer inputs are truncated (48 covers 96% of the "
+                   "Rotten Tomatoes snippets whole).")
 @click.option("--learning-rate", "--lr", "learning_rate", type=click.FloatRange(min=0, min_open=True),
               default=1e-3, show_default=True, help="Peak learning rate of AdamW.")
 @click.option("--schedule", type=click.Choice(["linear", "constant"]), default="linear",
@@ -122,7 +123,18 @@ def train(**options):
     console.print(f"Run written to [bold]{output}[/bold] in {total:.0f} s "
                   "(adapter/, metrics.json, training_curve.png, run.json).")
     console.print("Try it:")
-    console.print(f'  keras-adapters predict {output} "a gorgeous, witty, seductive movie."')
+    console.print(f'  {_command_name()} predict {output} "a gorgeous, witty, seductive movie."')
+
+
+def _command_name():
+    """How the user can call this tool from their shell."""
+    import shutil
+
+    if shutil.which("keras-adapters"):
+        return "keras-adapters"
+    if os.path.basename(sys.argv[0]) == "keras-adapters":
+        return os.path.relpath(sys.argv[0])
+    return f"{os.path.relpath(sys.executable)} -m keras_adapters"
 
 
 def _print_metrics_table(rows, title):

@@ -55,14 +55,14 @@ class TrainingLog(keras.callbacks.Callback):
     """Records per-step training loss and per-epoch logs with timings.
 
     Attributes:
-        steps: list of `(global_step, loss)` (Keras' running mean per epoch).
+        steps: list of `(global_step, loss)`: each step's own batch loss,
+            recovered from the running mean that Keras reports per epoch.
         epochs: list of dicts: the epoch's logs plus `epoch` and `seconds`.
         step_seconds: wall time of each training step.
     """
 
-    def __init__(self, every=10):
+    def __init__(self):
         super().__init__()
-        self.every = every
         self.steps = []
         self.epochs = []
         self.step_seconds = []
@@ -70,6 +70,7 @@ class TrainingLog(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_start = time.perf_counter()
+        self._previous_mean = 0.0
 
     def on_train_batch_begin(self, batch, logs=None):
         self._step_start = time.perf_counter()
@@ -77,8 +78,11 @@ class TrainingLog(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         self.step_seconds.append(time.perf_counter() - self._step_start)
         self._global_step += 1
-        if logs and "loss" in logs and self._global_step % self.every == 0:
-            self.steps.append((self._global_step, float(logs["loss"])))
+        if logs and "loss" in logs:
+            # Keras logs the mean over the epoch's first `batch + 1` steps.
+            mean = float(logs["loss"])
+            self.steps.append((self._global_step, (batch + 1) * mean - batch * self._previous_mean))
+            self._previous_mean = mean
 
     def on_epoch_end(self, epoch, logs=None):
         record = {key: float(value) for key, value in (logs or {}).items()}

@@ -109,7 +109,7 @@ class TrainConfig:
     bottleneck_size: int | None = None
     epochs: int = 2
     batch_size: int = 32
-    sequence_length: int = 64
+    sequence_length: int = 48
     learning_rate: float = 1e-3
     schedule: str = "linear"
     warmup_fraction: float = 0.1
@@ -204,10 +204,16 @@ def _plot_curves(path, log):
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     if log.steps:
         steps, losses = zip(*log.steps)
-        left.plot(steps, losses, label="training loss (running mean per epoch)")
+        left.plot(steps, losses, color="tab:blue", alpha=0.25, linewidth=0.8)
+        smoothed, value = [], losses[0]
+        for loss in losses:
+            value = 0.95 * value + 0.05 * loss
+            smoothed.append(value)
+        left.plot(steps, smoothed, color="tab:blue", label="training loss (per step, smoothed)")
     steps_per_epoch = len(log.step_seconds) / max(len(log.epochs), 1)
     epoch_steps = [record["epoch"] * steps_per_epoch for record in log.epochs]
-    left.plot(epoch_steps, [r.get("val_loss", np.nan) for r in log.epochs], "o-", label="validation loss")
+    left.plot(epoch_steps, [r.get("val_loss", np.nan) for r in log.epochs], "o-",
+              color="tab:orange", label="validation loss")
     left.set_xlabel("training step")
     left.set_ylabel("loss")
     left.legend()

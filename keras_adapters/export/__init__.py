@@ -1,0 +1,8 @@
+"""SavedModel export for TF Serving, and its verification."""
+
+from keras_adapters.export.check import ExportCheck, check_export
+from keras_adapters.export.saved_model import (
+    ExportedModel,
+    export_saved_model,
+    read_export_metadata,
+)

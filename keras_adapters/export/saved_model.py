@@ -1,0 +1,312 @@
+"""Export adapted models as TF-Serving-ready SavedModels.
+
+Layout written (the one TF Serving polls):
+
+    BASE/NAME/VERSION/saved_model.pb
+    BASE/NAME/VERSION/variables/...
+    BASE/NAME/VERSION/assets.extra/keras_adapters_export.json
+    BASE/NAME/VERSION/assets.extra/sample_inputs.npz, sample_outputs.npz
+
+`VERSION` is an integer. The version directory is built under a hidden name
+in `BASE/NAME/` (TF Serving only loads directories named by an integer) and
+renamed into place when complete, so a server polling `BASE/NAME` never sees
+a half-written version, even if the export is interrupted.
+
+Signatures (tag `serve`):
+
+- `serving_default`: token inputs, int32, shape `(batch, length)`, named
+  `token_ids`, `padding_mask` (1 for tokens, 0 for padding) and, for
+  BERT-style backbones, `segment_ids`. Outputs: a classifier gives `logits`
+  and `probabilities` (float32, `(batch, num_classes)`); a causal LM gives
+  `logits` (float32, `(batch, length, vocabulary)`). Tokenization stays
+  outside the graph, so only core TensorFlow ops are used.
+- `serving_text` (opt-in, `text_signature=True`): `text`, a string tensor of
+  shape `(batch,)`, tokenized inside the graph by the KerasHub preprocessor;
+  same outputs. It needs a server whose bundled tensorflow-text has every op
+  used: the op list is in the metadata file (`ops_outside_core`).
+"""
+
+import dataclasses
+import json
+import os
+import re
+import shutil
+import tempfile
+
+import keras
+import numpy as np
+
+from keras_adapters.export import protowire
+
+METADATA_DIR = "assets.extra"
+METADATA_FILE = "keras_adapters_export.json"
+SAMPLE_INPUTS = "sample_inputs.npz"
+SAMPLE_OUTPUTS = "sample_outputs.npz"
+EXPORT_FORMAT = "keras-adapters/saved-model"
+
+
+@dataclasses.dataclass
+class ExportedModel:
+    """What `export_saved_model` wrote.
+
+    Attributes:
+        path: the version directory, `BASE/NAME/VERSION`.
+        version: the integer version.
+        kind: `"classifier"` or `"causal_lm"`.
+        signatures: name -> {"inputs": ..., "outputs": ...} with dtypes and
+            shapes (-1 for variable dimensions).
+        ops: every op type in the graph and its function library.
+    """
+
+    path: str
+    version: int
+    kind: str
+    signatures: dict
+    ops: list
+
+
+def _is_causal_lm(model):
+    import keras_hub
+
+    return isinstance(model, keras_hub.models.CausalLM)
+
+
+def _input_names(model):
+    if _is_causal_lm(model):
+        return [name for name in model.backbone.input]
+    if isinstance(model.input, dict):
+        return list(model.input)
+    raise ValueError(
+        "export_saved_model expects a model with named token inputs (a dict of "
+        "token_ids / padding_mask / segment_ids), such as PooledTextClassifier, a "
+        f"KerasHub text classifier or a KerasHub CausalLM; got inputs {model.input}."
+    )
+
+
+def _vocabulary_size(model):
+    backbone = getattr(model, "backbone", None)
+    embedding = getattr(backbone, "token_embedding", None)
+    return getattr(embedding, "input_dim", 100)
+
+
+def default_sample_inputs(model, batch_size=2, length=16, seed=0):
+    """Random valid token inputs for `model`, with some padding."""
+    rng = np.random.default_rng(seed)
+    vocabulary = max(_vocabulary_size(model), 2)
+    sample = {}
+    for name in _input_names(model):
+        if name == "padding_mask":
+            mask = np.ones((batch_size, length), "int32")
+            mask[1:, length // 2 :] = 0
+            sample[name] = mask
+        elif name == "segment_ids":
+            sample[name] = np.zeros((batch_size, length), "int32")
+        else:
+            sample[name] = rng.integers(1, min(vocabulary, 1000), (batch_size, length)).astype("int32")
+    return sample
+
+
+def _next_version(model_dir):
+    versions = [int(name) for name in os.listdir(model_dir) if name.isdigit()]
+    return max(versions, default=0) + 1
+
+
+def _validate_name(name):
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+        raise ValueError(
+            f"Invalid model name {name!r}: use letters, digits, '_', '-' and '.', "
+            "starting with a letter or digit (it becomes a directory name)."
+        )
+
+
+def export_saved_model(
+    model,
+    base_path,
+    name,
+    version=None,
+    *,
+    preprocessor=None,
+    text_signature=False,
+    sample_inputs=None,
+    overwrite=False,
+    metadata=None,
+):
+    """Writes `model` as a SavedModel version that TF Serving can load.
+
+    Args:
+        model: a classifier over an (adapted) backbone with token inputs
+            (e.g. `PooledTextClassifier`, `BertTextClassifier` with
+            `preprocessor=None`) or a KerasHub `CausalLM` (e.g. `GPT2CausalLM`).
+        base_path: the server's model base path.
+        name: the model name: the export goes to `base_path/name/VERSION`.
+        version: positive int; default: one more than the highest existing.
+        preprocessor: the KerasHub preprocessor for the text signature.
+        text_signature: also add `serving_text` (raw strings in; needs
+            tensorflow-text ops in the server).
+        sample_inputs: dict of int32 arrays to record with the Keras outputs,
+            for `check_export`; default: random tokens.
+        overwrite: replace an existing version directory.
+        metadata: extra JSON-serializable metadata (e.g. label names).
+
+    Returns:
+        An `ExportedModel`.
+
+    Raises:
+        ValueError: for an invalid name or version, an unsupported model, or
+            `text_signature=True` without a preprocessor.
+        FileExistsError: if the version exists and `overwrite` is False.
+    """
+    import tensorflow as tf  # SavedModel export is TensorFlow-only.
+
+    _validate_name(name)
+    if version is not None and (isinstance(version, bool) or not isinstance(version, int) or version < 1):
+        raise ValueError(f"`version` must be a positive int (TF Serving's layout); got {version!r}.")
+    if text_signature and preprocessor is None:
+        raise ValueError("`text_signature=True` needs the `preprocessor` to put in the graph.")
+    kind = "causal_lm" if _is_causal_lm(model) else "classifier"
+    input_names = _input_names(model)
+    model_dir = os.path.join(os.fspath(base_path), name)
+    os.makedirs(model_dir, exist_ok=True)
+    version = version or _next_version(model_dir)
+    final_path = os.path.join(model_dir, str(version))
+    if os.path.exists(final_path) and not overwrite:
+        raise FileExistsError(
+            f"Version {version} already exists at {final_path}; pass overwrite=True "
+            "(--overwrite) to replace it, or leave the version out to write the next one."
+        )
+
+    def outputs_for(logits):
+        logits = keras.ops.cast(logits, "float32")
+        if kind == "causal_lm":
+            return {"logits": logits}
+        return {"logits": logits, "probabilities": keras.ops.softmax(logits, axis=-1)}
+
+    def call_model(inputs):
+        if kind == "causal_lm":
+            return model(inputs, training=False)
+        return model(inputs, training=False)
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    token_spec = {
+        key: tf.TensorSpec(shape=(None, None), dtype=tf.int32, name=key) for key in input_names
+    }
+    archive.add_endpoint(
+        name="serving_default",
+        fn=lambda inputs: outputs_for(call_model(inputs)),
+        input_signature=[token_spec],
+    )
+    if text_signature:
+        archive.track(preprocessor)
+
+        def serve_text(text):
+            features = preprocessor(text)
+            if isinstance(features, tuple):  # (x, y, sample_weight) from CausalLM preprocessors
+                features = features[0]
+            features = {key: tf.cast(features[key], tf.int32) for key in input_names}
+            return outputs_for(call_model(features))
+
+        archive.add_endpoint(
+            name="serving_text",
+            fn=serve_text,
+            input_signature=[tf.TensorSpec(shape=(None,), dtype=tf.string, name="text")],
+        )
+
+    if sample_inputs is None:
+        sample_inputs = default_sample_inputs(model)
+    sample_inputs = {key: np.asarray(value, "int32") for key, value in sample_inputs.items()}
+    missing = sorted(set(input_names) - set(sample_inputs))
+    if missing:
+        raise ValueError(f"`sample_inputs` lacks {missing}; the model takes {input_names}.")
+    sample_outputs = {
+        key: keras.ops.convert_to_numpy(value)
+        for key, value in outputs_for(call_model(sample_inputs)).items()
+    }
+
+    staging = tempfile.mkdtemp(prefix=f".{version}.partial-", dir=model_dir)
+    try:
+        export_dir = os.path.join(staging, "export")
+        archive.write_out(export_dir, verbose=False)
+        meta_graph = _serve_meta_graph(export_dir)
+        signatures = _describe_signatures(protowire.signatures(meta_graph))
+        ops = protowire.graph_ops(meta_graph)
+        extra = os.path.join(export_dir, METADATA_DIR)
+        os.makedirs(extra, exist_ok=True)
+        np.savez(os.path.join(extra, SAMPLE_INPUTS), **sample_inputs)
+        np.savez(os.path.join(extra, SAMPLE_OUTPUTS), **sample_outputs)
+        with open(os.path.join(extra, METADATA_FILE), "w", encoding="utf-8") as f:
+            json.dump(
+                {
+                    "format": EXPORT_FORMAT,
+                    "format_version": 1,
+                    "kind": kind,
+                    "model_name": name,
+                    "version": version,
+                    "signatures": signatures,
+                    "ops": ops,
+                    "tensorflow_version": tf.__version__,
+                    "metadata": metadata or {},
+                },
+                f,
+                indent=2,
+                sort_keys=True,
+            )
+        _fsync_tree(export_dir)
+        if os.path.exists(final_path):
+            retired = os.path.join(staging, "retired")
+            os.replace(final_path, retired)
+        os.replace(export_dir, final_path)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return ExportedModel(final_path, version, kind, signatures, ops)
+
+
+def _fsync_tree(path):
+    for root, _, files in os.walk(path):
+        for file_name in files:
+            with open(os.path.join(root, file_name), "rb") as f:
+                os.fsync(f.fileno())
+
+
+def _serve_meta_graph(export_dir):
+    with open(os.path.join(export_dir, "saved_model.pb"), "rb") as f:
+        saved_model = f.read()
+    for meta_graph in protowire.repeated(saved_model, protowire.SAVED_MODEL_META_GRAPHS):
+        if "serve" in protowire.meta_graph_tags(meta_graph):
+            return meta_graph
+    raise RuntimeError(f"{export_dir} has no meta graph tagged 'serve'.")
+
+
+_DTYPE_NAMES = {1: "float32", 3: "int32", 7: "string", 9: "int64", 10: "bool"}
+
+
+def _describe_signatures(raw):
+    described = {}
+    for signature, parts in raw.items():
+        if signature.startswith("__"):
+            continue  # internal (e.g. __saved_model_init_op)
+        described[signature] = {
+            side: {
+                key: {"dtype": _DTYPE_NAMES.get(info["dtype"], str(info["dtype"])), "shape": info["shape"]}
+                for key, info in tensors.items()
+            }
+            for side, tensors in parts.items()
+        }
+    return described
+
+
+def read_export_metadata(path):
+    """Reads the metadata file of an export version directory.
+
+    Raises:
+        ValueError: if `path` is not a version directory written by
+            `export_saved_model`.
+    """
+    file = os.path.join(os.fspath(path), METADATA_DIR, METADATA_FILE)
+    if not os.path.isfile(file):
+        raise ValueError(
+            f"{path} is not an export version directory written by keras-adapters "
+            f"(no {METADATA_DIR}/{METADATA_FILE}). Pass BASE/NAME/VERSION."
+        )
+    with open(file, encoding="utf-8") as f:
+        return json.load(f)
