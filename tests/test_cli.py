@@ -61,7 +61,7 @@ def test_train_predict_evaluate(tiny_preset, tiny_csv, tmp_path):
     result = runner.invoke(main, _train_args(tiny_preset, f"csv:{tiny_csv}", out, "--bottleneck", "4"))
     assert result.exit_code == 0, result.output
     assert "Parameters: trainable" in result.output
-    assert "keras-adapters predict" in result.output
+    assert f"predict {out}" in result.output
     assert sorted(os.listdir(out)) == [
         "adapter", "metrics.json", "run.json", "training_curve.png",
     ]
