@@ -40,7 +40,9 @@ setup(
         "matplotlib>=3.8",
     ],
     extras_require={
-        "test": ["pytest>=8", "pytest-xdist>=3"],
+        "test": ["pytest>=8", "tensorflow-serving-api==2.21.0"],
+        # gRPC client for TF Serving (keras_adapters.export.grpc_predict_request).
+        "serving": ["tensorflow-serving-api==2.21.0"],
     },
     entry_points={
         "console_scripts": ["keras-adapters=keras_adapters.cli.main:main"],

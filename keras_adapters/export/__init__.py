@@ -6,3 +6,8 @@ from keras_adapters.export.saved_model import (
     export_saved_model,
     read_export_metadata,
 )
+from keras_adapters.export.client import (
+    grpc_predict_request,
+    rest_request_body,
+    tokenize_for_serving,
+)

@@ -93,6 +93,7 @@ def default_sample_inputs(model, batch_size=2, length=16, seed=0):
     """Random valid token inputs for `model`, with some padding."""
     rng = np.random.default_rng(seed)
     vocabulary = max(_vocabulary_size(model), 2)
+    length = min(length, getattr(getattr(model, "backbone", None), "max_sequence_length", length))
     sample = {}
     for name in _input_names(model):
         if name == "padding_mask":
@@ -182,8 +183,6 @@ def export_saved_model(
         return {"logits": logits, "probabilities": keras.ops.softmax(logits, axis=-1)}
 
     def call_model(inputs):
-        if kind == "causal_lm":
-            return model(inputs, training=False)
         return model(inputs, training=False)
 
     archive = keras.export.ExportArchive()
