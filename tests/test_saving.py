@@ -213,3 +213,13 @@ def test_save_is_atomic_and_refuses_to_overwrite(tmp_path, monkeypatch):
         save_adapters(adapted, tmp_path / "new")
     assert sorted(os.listdir(tmp_path)) == ["task"]  # no partial directories
     assert sorted(os.listdir(target)) == before
+
+
+def test_published_directory_has_normal_permissions(tmp_path):
+    # Staging directories are private (0700); the published one must not be.
+    umask = os.umask(0)
+    os.umask(umask)
+    path = save_adapters(add_adapters(bert(), bottleneck_size=4), tmp_path / "a")
+    assert os.stat(path).st_mode & 0o777 == 0o777 & ~umask
+    for name in os.listdir(path):
+        assert os.stat(os.path.join(path, name)).st_mode & 0o777 == 0o666 & ~umask

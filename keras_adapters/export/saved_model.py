@@ -30,13 +30,12 @@ import dataclasses
 import json
 import os
 import re
-import shutil
-import tempfile
 
 import keras
 import numpy as np
 
 from keras_adapters.export import protowire
+from keras_adapters.utils.atomic import atomic_directory
 
 METADATA_DIR = "assets.extra"
 METADATA_FILE = "keras_adapters_export.json"
@@ -222,9 +221,10 @@ def export_saved_model(
         for key, value in outputs_for(call_model(sample_inputs)).items()
     }
 
-    staging = tempfile.mkdtemp(prefix=f".{version}.partial-", dir=model_dir)
-    try:
-        export_dir = os.path.join(staging, "export")
+    # Built under a hidden, non-integer name (ignored by TF Serving), renamed
+    # into place when complete.
+    with atomic_directory(final_path, overwrite=overwrite) as export_dir:
+        os.rmdir(export_dir)  # ExportArchive wants to create the directory
         archive.write_out(export_dir, verbose=False)
         meta_graph = _serve_meta_graph(export_dir)
         signatures = _describe_signatures(protowire.signatures(meta_graph))
@@ -250,21 +250,7 @@ def export_saved_model(
                 indent=2,
                 sort_keys=True,
             )
-        _fsync_tree(export_dir)
-        if os.path.exists(final_path):
-            retired = os.path.join(staging, "retired")
-            os.replace(final_path, retired)
-        os.replace(export_dir, final_path)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return ExportedModel(final_path, version, kind, signatures, ops)
-
-
-def _fsync_tree(path):
-    for root, _, files in os.walk(path):
-        for file_name in files:
-            with open(os.path.join(root, file_name), "rb") as f:
-                os.fsync(f.fileno())
 
 
 def _serve_meta_graph(export_dir):

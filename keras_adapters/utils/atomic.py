@@ -6,10 +6,28 @@ import shutil
 import tempfile
 
 
-def _fsync_tree(path):
-    for root, _, files in os.walk(path):
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _finalize_tree(path):
+    """fsyncs every file and gives the tree the permissions of a plain mkdir.
+
+    Temporary directories are created private (0700); the published
+    directory should be readable like any other (e.g. by a TF Serving
+    process running as another user).
+    """
+    mask = _umask()
+    os.chmod(path, 0o777 & ~mask)
+    for root, directories, files in os.walk(path):
+        for name in directories:
+            os.chmod(os.path.join(root, name), 0o777 & ~mask)
         for name in files:
-            with open(os.path.join(root, name), "rb") as f:
+            file_path = os.path.join(root, name)
+            os.chmod(file_path, 0o666 & ~mask)
+            with open(file_path, "rb") as f:
                 os.fsync(f.fileno())
 
 
@@ -39,7 +57,7 @@ def atomic_directory(path, overwrite=False):
     staging = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.partial-", dir=parent)
     try:
         yield staging
-        _fsync_tree(staging)
+        _finalize_tree(staging)
         if os.path.exists(path):
             retired = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.old-", dir=parent)
             os.rmdir(retired)
