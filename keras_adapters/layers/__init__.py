@@ -1,2 +1,3 @@
+from keras_adapters.layers.adapter_fusion import AdapterFusion
 from keras_adapters.layers.adapter_layer import AdapterLayer
 from keras_adapters.layers.adapter_slot import AdapterSlot

@@ -3,6 +3,18 @@
 import contextlib
 
 import keras
+from keras import ops
+
+from keras_adapters.composition import (
+    Average,
+    BatchSplit,
+    Fuse,
+    Parallel,
+    Stack,
+    parse_setup,
+    setup_config,
+)
+from keras_adapters.layers.adapter_fusion import AdapterFusion
 
 
 @contextlib.contextmanager
@@ -17,22 +29,23 @@ def unlocked_state(layer):
 
 @keras.saving.register_keras_serializable(package="keras_adapters")
 class AdapterSlot(keras.layers.Layer):
-    """A transformer branch's dropout followed by the active adapters.
+    """A transformer branch's dropout followed by the active adapter setup.
 
     KerasHub's `TransformerEncoder` and `TransformerDecoder` compute each
     branch as `x = dropout(sublayer(x)); x = x + residual` (then a layer norm
     in post-LN blocks). The slot takes the dropout's place, so the adapters
     sit exactly where Houlsby et al. put them: on the sublayer output, after
     its dropout, before the residual add and the layer norm. The slot holds
-    any number of named adapters; the active ones are applied in order
-    (a stack). With no active adapter the slot is the plain dropout.
+    any number of named adapters (and AdapterFusion layers) and applies the
+    active setup: a name, or a composition block from
+    `keras_adapters.composition`. With no active setup it is the plain
+    dropout.
 
     Args:
         dropout_rate: float. Rate of the branch dropout it replaces.
-        adapters: dict of name to serialized `AdapterLayer` (as written by
-            `get_config`); usually empty, adapters are added with
-            `add_adapter`.
-        active_adapters: list of adapter names applied in `call`.
+        adapters: dict of name to serialized `AdapterLayer`.
+        fusions: dict of fusion name to serialized `AdapterFusion`.
+        active_setup: the setup applied in `call` (config form).
         **kwargs: base layer arguments.
 
     Example:
@@ -41,13 +54,13 @@ class AdapterSlot(keras.layers.Layer):
     >>> slot = AdapterSlot(dropout_rate=0.1)
     >>> slot.build((None, 4, 16))
     >>> slot.add_adapter("task", AdapterLayer(4, initialization="zero_up"))
-    >>> slot.active_adapters = ["task"]
+    >>> slot.active_setup = "task"
     >>> x = np.ones((1, 4, 16), "float32")
     >>> bool(np.allclose(slot(x), x))
     True
     """
 
-    def __init__(self, dropout_rate=0.0, adapters=None, active_adapters=(), **kwargs):
+    def __init__(self, dropout_rate=0.0, adapters=None, fusions=None, active_setup=None, **kwargs):
         super().__init__(**kwargs)
         self.dropout_rate = dropout_rate
         self.supports_masking = True
@@ -55,51 +68,85 @@ class AdapterSlot(keras.layers.Layer):
             dropout_rate, dtype=self.dtype_policy, name="branch_dropout"
         )
         self.adapters = {
-            name: keras.layers.deserialize(serialized)
-            for name, serialized in (adapters or {}).items()
+            name: keras.layers.deserialize(serialized) for name, serialized in (adapters or {}).items()
         }
-        self._active = []
-        self.active_adapters = active_adapters
+        self.fusions = {
+            name: keras.layers.deserialize(serialized) for name, serialized in (fusions or {}).items()
+        }
+        self._setup = parse_setup(active_setup)
 
     @property
-    def active_adapters(self):
-        """Names of the adapters applied in `call`, in order."""
-        return tuple(self._active)
+    def active_setup(self):
+        """The setup applied in `call` (None: no adapter)."""
+        return self._setup
 
-    @active_adapters.setter
-    def active_adapters(self, names):
-        names = list(names or ())
-        unknown = [n for n in names if n not in self.adapters]
-        if unknown:
-            raise ValueError(
-                f"Unknown adapter(s) {unknown} in slot {self.name!r}; it holds "
-                f"{sorted(self.adapters)}."
-            )
-        self._active = names
+    @active_setup.setter
+    def active_setup(self, setup):
+        self._setup = parse_setup(setup)
 
     def build(self, inputs_shape):
         self._hidden_shape = tuple(inputs_shape)
-        for adapter in self.adapters.values():
-            if not adapter.built:
-                adapter.build(inputs_shape)
+        for layer in list(self.adapters.values()) + list(self.fusions.values()):
+            if not layer.built:
+                layer.build(inputs_shape)
         self.built = True
+
+    def _add(self, store, name, layer):
+        if name in store:
+            raise ValueError(f"Slot {self.name!r} already holds {name!r}.")
+        with unlocked_state(self):
+            store[name] = layer
+        if self.built and not layer.built:
+            # Build under the slot's name so variable paths stay unique.
+            with keras.name_scope(self.name, caller=self):
+                layer.build(self._hidden_shape)
 
     def add_adapter(self, name, adapter):
         """Adds (and builds) a named adapter; it is not activated."""
-        if name in self.adapters:
-            raise ValueError(f"Slot {self.name!r} already holds an adapter {name!r}.")
+        self._add(self.adapters, name, adapter)
+
+    def add_fusion(self, name, fusion):
+        """Adds (and builds) a named `AdapterFusion` layer."""
+        self._add(self.fusions, name, fusion)
+
+    def remove(self, name):
+        """Removes an adapter or fusion layer and stops tracking it."""
+        store = self.adapters if name in self.adapters else self.fusions
         with unlocked_state(self):
-            self.adapters[name] = adapter
-        if self.built and not adapter.built:
-            # Build under the slot's name so variable paths stay unique.
-            with keras.name_scope(self.name, caller=self):
-                adapter.build(self._hidden_shape)
+            layer = store.pop(name)
+            self._tracker.untrack(layer)
 
     def call(self, inputs, training=None):
         x = self.branch_dropout(inputs, training=training)
-        for name in self._active:
-            x = self.adapters[name](x, training=training)
-        return x
+        return self._apply(self._setup, x, training)
+
+    def _apply(self, setup, x, training):
+        if setup is None:
+            return x
+        if isinstance(setup, str):
+            # A setup may name adapters that skip this layer (`layers=`).
+            adapter = self.adapters.get(setup)
+            return x if adapter is None else adapter(x, training=training)
+        if isinstance(setup, Stack):
+            for child in setup.children:
+                x = self._apply(child, x, training)
+            return x
+        if isinstance(setup, Average):
+            outputs = [self._apply(child, x, training) for child in setup.children]
+            return sum(ops.cast(w, x.dtype) * out for w, out in zip(setup.weights, outputs))
+        if isinstance(setup, Fuse):
+            fusion = self.fusions.get(setup.name)
+            outputs = [self._apply(child, x, training) for child in setup.children]
+            return x if fusion is None else fusion(x, outputs)
+        if isinstance(setup, (BatchSplit, Parallel)):
+            if isinstance(setup, Parallel):
+                parts = ops.split(x, len(setup.children), axis=0)
+            else:
+                boundaries = [sum(setup.batch_sizes[: i + 1]) for i in range(len(setup.batch_sizes) - 1)]
+                parts = ops.split(x, boundaries, axis=0)
+            outputs = [self._apply(child, part, training) for child, part in zip(setup.children, parts)]
+            return ops.concatenate(outputs, axis=0)
+        raise ValueError(f"Unsupported adapter setup {setup!r}.")
 
     def compute_mask(self, inputs, mask=None):
         return mask
@@ -112,11 +159,10 @@ class AdapterSlot(keras.layers.Layer):
         config.update(
             {
                 "dropout_rate": self.dropout_rate,
-                "adapters": {
-                    name: keras.layers.serialize(adapter)
-                    for name, adapter in self.adapters.items()
-                },
-                "active_adapters": list(self._active),
+                "adapters": {name: keras.layers.serialize(a) for name, a in self.adapters.items()},
+                "fusions": {name: keras.layers.serialize(f) for name, f in self.fusions.items()},
+                "active_setup": setup_config(self._setup),
             }
         )
         return config
+

@@ -3,8 +3,18 @@
 import re
 
 import keras
+from keras import ops
 
+from keras_adapters.composition import (
+    Fuse,
+    Parallel,
+    fusions_in,
+    parse_setup,
+    setup_config,
+    setup_names,
+)
 from keras_adapters.config import AdapterConfig
+from keras_adapters.layers.adapter_fusion import AdapterFusion
 from keras_adapters.layers.adapter_layer import AdapterLayer
 from keras_adapters.layers.adapter_slot import AdapterSlot
 from keras_adapters.surgery.blocks import block_slots, install_slots
@@ -27,22 +37,26 @@ class AdaptedBackbone:
     from this mixin and from the KerasHub backbone class, so an adapted
     backbone is still a `BertBackbone` (or `GPT2Backbone`, ...) and works with
     every KerasHub task of its family. Build one with
-    `keras_adapters.add_adapters`, not directly.
+    `keras_adapters.add_adapters`, then manage its adapters in place:
+    `add_adapter`, `delete_adapter`, `set_active_adapters` (a name, a list,
+    or a composition block: `Stack`, `Average`, `Fuse`, `BatchSplit`,
+    `Parallel`), `train_adapter`, `add_fusion`, `train_fusion`.
 
     The constructor takes the KerasHub backbone's own arguments plus the
     adapter state, which `get_config` records. That is what makes `.keras`
-    files and `save_to_preset` restore the adapters, and what re-applies the
-    frozen/trainable state after every load (Keras does not save
-    `trainable` flags).
+    files and `save_to_preset` restore the adapters and the active setup,
+    and what re-applies the frozen/trainable state after every load (Keras
+    does not save `trainable` flags).
 
     Args:
         adapters: dict of adapter name -> `AdapterConfig` (or its dict).
-        active_adapters: names applied in the forward pass, in order
-            (default: all).
+        active_adapters: the active setup (default: all adapters, stacked).
         trainable_adapters: names whose weights train (default: the active
             ones). Every other backbone weight is frozen, except the layer
             norms when a trainable adapter's config says
             `train_layer_norms=True`.
+        fusions: list of lists of adapter names with AdapterFusion layers.
+        trainable_fusions: fusion names ("a+b") whose weights train.
         *args, **kwargs: the KerasHub backbone's arguments.
     """
 
@@ -58,20 +72,28 @@ class AdaptedBackbone:
         adapters=None,
         active_adapters=None,
         trainable_adapters=None,
+        fusions=None,
+        trainable_fusions=None,
         **kwargs,
     ):
         super().__init__(*args, **kwargs)
         self._adapter_configs = {}
+        self._fusion_names = []
+        self._active_setup = None
+        self._trainable_adapters = []
+        self._trainable_fusions = []
         for block in self.transformer_blocks:
             install_slots(block)
         for name, config in (adapters or {}).items():
             self._insert_adapter(name, AdapterConfig.get(config))
+        for names in fusions or []:
+            self.add_fusion(Fuse(*names))
         if active_adapters is None:
             active_adapters = list(self._adapter_configs)
-        if trainable_adapters is None:
-            trainable_adapters = list(active_adapters)
         self.set_active_adapters(active_adapters)
-        self.set_trainable_adapters(trainable_adapters)
+        if trainable_adapters is None:
+            trainable_adapters = setup_names(active_adapters)
+        self._set_trainable(trainable_adapters, trainable_fusions or [])
 
     # -- introspection ------------------------------------------------------
 
@@ -90,13 +112,28 @@ class AdaptedBackbone:
 
     @property
     def active_adapters(self):
-        """Names of the adapters applied in the forward pass, in order."""
-        return tuple(self._active_adapters)
+        """The active setup: None, a name, or a composition block.
+
+        For a plain stack this is a tuple of names, e.g. `("lang", "task")`.
+        """
+        setup = self._active_setup
+        if setup is None:
+            return ()
+        if isinstance(setup, str):
+            return (setup,)
+        if type(setup).__name__ == "Stack" and all(isinstance(c, str) for c in setup.children):
+            return tuple(setup.children)
+        return setup
 
     @property
     def trainable_adapters(self):
         """Names of the adapters whose weights train."""
         return tuple(self._trainable_adapters)
+
+    @property
+    def fusion_names(self):
+        """Names ("a+b") of the AdapterFusion layers in the backbone."""
+        return tuple(self._fusion_names)
 
     def get_adapter_config(self, name):
         """The `AdapterConfig` of adapter `name`."""
@@ -106,11 +143,20 @@ class AdaptedBackbone:
     def adapter_layers(self, name):
         """List of `(block_index, placement, AdapterLayer)` for one adapter."""
         self._check_names([name])
+        return self._slot_items(lambda slot: slot.adapters, name)
+
+    def fusion_layers(self, name):
+        """List of `(block_index, placement, AdapterFusion)` for one fusion."""
+        if name not in self._fusion_names:
+            raise ValueError(f"Unknown fusion {name!r}; this backbone has {list(self._fusion_names)}.")
+        return self._slot_items(lambda slot: slot.fusions, name)
+
+    def _slot_items(self, store, name):
         found = []
         for index, block in enumerate(self.transformer_blocks):
             for placement, slot in block_slots(block).items():
-                if name in slot.adapters:
-                    found.append((index, placement, slot.adapters[name]))
+                if name in store(slot):
+                    found.append((index, placement, store(slot)[name]))
         return found
 
     def adapter_weights(self, name):
@@ -125,28 +171,86 @@ class AdaptedBackbone:
             if isinstance(layer, keras.layers.LayerNormalization)
         ]
 
-    # -- state changes ------------------------------------------------------
+    # -- managing adapters in place -----------------------------------------
 
-    def set_active_adapters(self, names):
-        """Sets which adapters the forward pass applies, in order.
+    def add_adapter(self, name, config="houlsby", **overrides):
+        """Adds a new adapter in place (inactive, frozen until trained).
 
-        Takes effect for functions traced afterwards: a compiled
-        `generate`/`predict` function keeps the adapters it was traced with
-        (reset it with `model.generate_function = None` or recompile).
+        Unlike `keras_adapters.add_adapters`, which clones, this changes this
+        backbone: use it to keep many task adapters on one backbone.
 
         Args:
-            names: a name, a list of names (applied in order) or `None`
-                (no adapter: the original backbone's outputs exactly).
+            name: the new adapter's name.
+            config: `AdapterConfig`, preset name, dict, JSON file or saved
+                adapter directory.
+            **overrides: `AdapterConfig` fields to change.
 
         Raises:
-            ValueError: for an unknown name.
+            ValueError: for a name in use or an invalid config.
+        """
+        self._insert_adapter(name, AdapterConfig.get(config, **overrides))
+        self._apply_trainable_state()
+
+    def delete_adapter(self, name):
+        """Removes an adapter (not allowed while active, trained or fused)."""
+        self._check_names([name])
+        if name in setup_names(self._active_setup) or name in self._trainable_adapters:
+            raise ValueError(
+                f"Adapter {name!r} is active or trainable; change the active setup "
+                "(set_active_adapters) and trainable adapters first."
+            )
+        fused = [f for f in self._fusion_names if name in f.split("+")]
+        if fused:
+            raise ValueError(f"Adapter {name!r} is part of fusion(s) {fused}; delete those first.")
+        for block in self.transformer_blocks:
+            for slot in block_slots(block).values():
+                if name in slot.adapters:
+                    slot.remove(name)
+        del self._adapter_configs[name]
+
+    def set_active_adapters(self, setup):
+        """Sets the adapters (or composition) the forward pass applies.
+
+        Takes effect for functions traced afterwards: a compiled
+        `predict`/`generate` function keeps the setup it was traced with
+        (recompile, or set `model.generate_function = None`).
+
+        Args:
+            setup: a name, a list of names (stacked in order), a block from
+                `keras_adapters.composition`, or `None` (no adapter: the
+                original backbone's outputs exactly).
+
+        Raises:
+            ValueError: for an unknown name, a `Fuse` without fusion layers,
+                or a `Parallel` nested inside another block.
+        """
+        setup = parse_setup(setup)
+        self._check_names(setup_names(setup), allow_repeats=True)
+        for fuse in fusions_in(setup):
+            if fuse.name not in self._fusion_names:
+                raise ValueError(
+                    f"No fusion layers for {fuse!r}; create them with "
+                    f"backbone.add_fusion({fuse!r}) first."
+                )
+        if not isinstance(setup, Parallel) and _contains(setup, Parallel):
+            raise ValueError("Parallel is only allowed as the whole active setup, not nested.")
+        for block in self.transformer_blocks:
+            for slot in block_slots(block).values():
+                slot.active_setup = setup
+        self._active_setup = setup
+
+    def train_adapter(self, names):
+        """Trains the named adapter(s) only: everything else is frozen.
+
+        The adapters are activated too, unless the active setup already uses
+        them (e.g. training a task adapter stacked on a language adapter).
+        Recompile a model after changing what trains.
         """
         names = self._as_names(names)
         self._check_names(names)
-        for block in self.transformer_blocks:
-            for slot in block_slots(block).values():
-                slot.active_adapters = [n for n in names if n in slot.adapters]
-        self._active_adapters = list(names)
+        if not set(names) <= set(setup_names(self._active_setup)):
+            self.set_active_adapters(names)
+        self._set_trainable(names, [])
 
     def set_trainable_adapters(self, names):
         """Freezes every weight except the named adapters (and layer norms).
@@ -157,22 +261,63 @@ class AdaptedBackbone:
         Raises:
             ValueError: for an unknown name.
         """
-        names = self._as_names(names)
-        self._check_names(names)
-        self._trainable_adapters = list(names)
+        self._set_trainable(names, [])
+
+    def add_fusion(self, fuse):
+        """Creates AdapterFusion layers for `Fuse(...)` in every block.
+
+        Raises:
+            ValueError: if an adapter is unknown, or the adapters do not sit
+                in the same blocks and branches (nothing to fuse there).
+        """
+        fuse = parse_setup(fuse)
+        if not isinstance(fuse, Fuse):
+            raise ValueError(f"add_fusion takes a Fuse(...) block; got {fuse!r}.")
+        self._check_names(fuse.children)
+        if fuse.name in self._fusion_names:
+            raise ValueError(f"Fusion {fuse.name!r} already exists.")
+        placements = {
+            name: {(i, p) for i, p, _ in self.adapter_layers(name)} for name in fuse.children
+        }
+        positions = set.intersection(*placements.values())
+        if any(p != positions for p in placements.values()):
+            raise ValueError(
+                f"Cannot fuse {fuse.children}: they sit in different blocks or branches "
+                f"({ {n: sorted(p) for n, p in placements.items()} }); fused adapters need "
+                "the same layers and placements."
+            )
+        for index, block in enumerate(self.transformer_blocks):
+            for placement, slot in block_slots(block).items():
+                if (index, placement) in positions:
+                    slot.add_fusion(fuse.name, AdapterFusion(dtype=block.dtype_policy, name=fuse.name.replace("+", "_")))
+        self._fusion_names.append(fuse.name)
+        self._apply_trainable_state()
+
+    def train_fusion(self, fuse):
+        """Activates `Fuse(...)` and trains only its fusion layers."""
+        fuse = parse_setup(fuse)
+        if not isinstance(fuse, Fuse):
+            raise ValueError(f"train_fusion takes a Fuse(...) block; got {fuse!r}.")
+        self.set_active_adapters(fuse)
+        self._set_trainable([], [fuse.name])
+
+    def _set_trainable(self, adapter_names, fusion_names):
+        adapter_names = self._as_names(adapter_names)
+        self._check_names(adapter_names)
+        unknown = [f for f in fusion_names if f not in self._fusion_names]
+        if unknown:
+            raise ValueError(f"Unknown fusion(s) {unknown}; this backbone has {list(self._fusion_names)}.")
+        self._trainable_adapters = list(adapter_names)
+        self._trainable_fusions = list(fusion_names)
         self._apply_trainable_state()
 
     def _apply_trainable_state(self):
-        trainable = set(self._trainable_adapters)
-        train_norms = any(
-            self._adapter_configs[n].train_layer_norms for n in trainable
-        )
+        trainable = set(self._trainable_adapters) | set(self._trainable_fusions)
+        train_norms = any(self._adapter_configs[n].train_layer_norms for n in self._trainable_adapters)
         blocks = {id(block) for block in self.transformer_blocks}
         for layer in self._flatten_layers(include_self=False, recursive=False):
             if id(layer) not in blocks:
-                layer.trainable = train_norms and isinstance(
-                    layer, keras.layers.LayerNormalization
-                )
+                layer.trainable = train_norms and isinstance(layer, keras.layers.LayerNormalization)
                 continue
             # A block stays trainable so that its adapters can be; each of its
             # sublayers is then set on its own.
@@ -180,8 +325,8 @@ class AdaptedBackbone:
             for child in layer._flatten_layers(include_self=False, recursive=False):
                 if isinstance(child, AdapterSlot):
                     child.branch_dropout.trainable = False
-                    for name, adapter in child.adapters.items():
-                        adapter.trainable = name in trainable
+                    for name, sublayer in list(child.adapters.items()) + list(child.fusions.items()):
+                        sublayer.trainable = name in trainable
                 elif isinstance(child, keras.layers.LayerNormalization):
                     child.trainable = train_norms
                 else:
@@ -222,15 +367,28 @@ class AdaptedBackbone:
             return [names]
         return list(names)
 
-    def _check_names(self, names):
+    def _check_names(self, names, allow_repeats=False):
         unknown = [n for n in names if n not in self._adapter_configs]
         if unknown:
             raise ValueError(
                 f"Unknown adapter name(s) {unknown}. This backbone has: "
                 f"{list(self._adapter_configs) or 'no adapters'}."
             )
-        if len(set(names)) != len(names):
+        if not allow_repeats and len(set(names)) != len(names):
             raise ValueError(f"Adapter names repeat in {names}.")
+
+    # -- forward pass and serialization -------------------------------------
+
+    def call(self, inputs, training=None, mask=None, **kwargs):
+        setup = self._active_setup
+        if isinstance(setup, Parallel):
+            # Every example goes through every adapter: repeat the batch; the
+            # slots send row block i to adapter i.
+            copies = len(setup.children)
+            inputs = keras.tree.map_structure(
+                lambda x: ops.concatenate([x] * copies, axis=0), inputs
+            )
+        return super().call(inputs, training=training, mask=mask, **kwargs)
 
     def get_config(self):
         config = super().get_config()
@@ -240,8 +398,16 @@ class AdaptedBackbone:
                     name: adapter_config.to_dict()
                     for name, adapter_config in self._adapter_configs.items()
                 },
-                "active_adapters": list(self._active_adapters),
+                "active_adapters": setup_config(self._active_setup),
                 "trainable_adapters": list(self._trainable_adapters),
+                "fusions": [name.split("+") for name in self._fusion_names],
+                "trainable_fusions": list(self._trainable_fusions),
             }
         )
         return config
+
+
+def _contains(setup, block_type):
+    if setup is None or isinstance(setup, str):
+        return False
+    return any(isinstance(c, block_type) or _contains(c, block_type) for c in setup.children)

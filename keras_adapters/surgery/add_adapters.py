@@ -68,6 +68,7 @@ def add_adapters(backbone, config="houlsby", name="default", **overrides):
         adapters={**existing, name: config},
         active_adapters=[name],
         trainable_adapters=[name],
+        trainable_fusions=[],
     )
     clone = adapted_class.from_config(backbone_config)
     _copy_weights(backbone, clone, new_variables=clone.adapter_weights(name))

@@ -1,0 +1,215 @@
+"""Composition blocks: how several adapters combine in one forward pass.
+
+A backbone's active setup is a name, a list of names (a `Stack`), or one of
+these blocks, nested where it makes sense:
+
+- `Stack("lang", "task")`: each adapter's output feeds the next.
+- `Average("a", "b", weights=[0.7, 0.3])`: weighted average of the adapters'
+  outputs on the same input.
+- `Fuse("a", "b")`: AdapterFusion (Pfeiffer et al. 2021): a learned
+  attention over the adapters' outputs, per token and per layer.
+- `BatchSplit("a", "b", batch_sizes=[2, 3])`: rows of one batch go to
+  different adapters (multi-task inference in one call).
+- `Parallel("a", "b")`: every example goes through every adapter; the
+  backbone repeats its input batch, and output rows `[i*B:(i+1)*B]` belong
+  to the i-th adapter.
+
+Each block serializes to a small JSON-compatible dict, so the active setup
+is saved with the model.
+"""
+
+
+class AdapterSetup:
+    """Base class of composition blocks."""
+
+    def __init__(self, *children):
+        if not children:
+            raise ValueError(f"{type(self).__name__} needs at least one adapter.")
+        self.children = [parse_setup(child) for child in children]
+
+    def adapter_names(self):
+        """Every adapter name used, in order, without repeats."""
+        names = []
+        for child in self.children:
+            for name in [child] if isinstance(child, str) else child.adapter_names():
+                if name not in names:
+                    names.append(name)
+        return names
+
+    def get_config(self):
+        return {
+            "type": type(self).__name__,
+            "children": [child if isinstance(child, str) else child.get_config() for child in self.children],
+        }
+
+    def __eq__(self, other):
+        return type(self) is type(other) and self.get_config() == other.get_config()
+
+    def __repr__(self):
+        args = ", ".join(repr(child) for child in self.children)
+        return f"{type(self).__name__}({args})"
+
+
+class Stack(AdapterSetup):
+    """Adapters applied one after the other.
+
+    Example:
+
+    >>> Stack("lang", "task").adapter_names()
+    ['lang', 'task']
+    """
+
+
+class Average(AdapterSetup):
+    """Weighted average of the adapters' outputs (weights default to equal).
+
+    Args:
+        *children: adapter names or blocks.
+        weights: list of floats, one per child, summing to 1.
+
+    Example:
+
+    >>> Average("a", "b", weights=[0.75, 0.25]).weights
+    [0.75, 0.25]
+    """
+
+    def __init__(self, *children, weights=None):
+        super().__init__(*children)
+        if weights is None:
+            weights = [1.0 / len(self.children)] * len(self.children)
+        weights = [float(w) for w in weights]
+        if len(weights) != len(self.children):
+            raise ValueError(
+                f"Average got {len(weights)} weights for {len(self.children)} adapters; "
+                "give one weight per adapter."
+            )
+        if abs(sum(weights) - 1.0) > 1e-6:
+            raise ValueError(f"Average weights must sum to 1; got {weights} (sum {sum(weights)}).")
+        self.weights = weights
+
+    def get_config(self):
+        return {**super().get_config(), "weights": self.weights}
+
+
+class Fuse(AdapterSetup):
+    """AdapterFusion over trained adapters (names only, at least two).
+
+    The fusion's weights are created with `backbone.add_fusion(Fuse(...))`
+    and trained with `backbone.train_fusion(...)`, adapters frozen.
+
+    Example:
+
+    >>> Fuse("sentiment", "topic").name
+    'sentiment+topic'
+    """
+
+    def __init__(self, *children):
+        super().__init__(*children)
+        if len(self.children) < 2 or not all(isinstance(c, str) for c in self.children):
+            raise ValueError("Fuse needs two or more adapter names (not nested blocks).")
+
+    @property
+    def name(self):
+        """The key of this fusion's weights: the adapter names joined by '+'."""
+        return "+".join(self.children)
+
+
+class BatchSplit(AdapterSetup):
+    """Routes consecutive row blocks of a batch to different adapters.
+
+    Args:
+        *children: adapter names or blocks, one per row block.
+        batch_sizes: list of ints: rows per child, in order.
+
+    Example:
+
+    >>> BatchSplit("a", "b", batch_sizes=[2, 3]).batch_sizes
+    [2, 3]
+    """
+
+    def __init__(self, *children, batch_sizes):
+        super().__init__(*children)
+        batch_sizes = [int(size) for size in batch_sizes]
+        if len(batch_sizes) != len(self.children) or any(size < 0 for size in batch_sizes):
+            raise ValueError(
+                f"BatchSplit needs one non-negative batch size per adapter; got {batch_sizes} "
+                f"for {len(self.children)} adapters."
+            )
+        self.batch_sizes = batch_sizes
+
+    def get_config(self):
+        return {**super().get_config(), "batch_sizes": self.batch_sizes}
+
+
+class Parallel(AdapterSetup):
+    """Every example through every adapter, in one call (batch repeated).
+
+    Only valid as the whole active setup.
+
+    Example:
+
+    >>> Parallel("sentiment", "topic").adapter_names()
+    ['sentiment', 'topic']
+    """
+
+
+_BLOCKS = {cls.__name__: cls for cls in (Stack, Average, Fuse, BatchSplit, Parallel)}
+
+
+def parse_setup(setup):
+    """Normalises what users pass as an active setup.
+
+    Args:
+        setup: None, an adapter name, a list/tuple of names (a `Stack`),
+            a block, or a block's `get_config()` dict.
+
+    Returns:
+        None, a name (str) or an `AdapterSetup`.
+
+    Raises:
+        ValueError: for anything else.
+    """
+    if setup is None or isinstance(setup, (str, AdapterSetup)):
+        return setup
+    if isinstance(setup, (list, tuple)):
+        if not setup:
+            return None
+        return setup[0] if len(setup) == 1 else Stack(*setup)
+    if isinstance(setup, dict) and setup.get("type") in _BLOCKS:
+        config = dict(setup)
+        cls = _BLOCKS[config.pop("type")]
+        children = config.pop("children")
+        return cls(*children, **config)
+    raise ValueError(
+        f"Invalid adapter setup {setup!r}: use an adapter name, a list of names, or "
+        "Stack / Average / Fuse / BatchSplit / Parallel from keras_adapters.composition."
+    )
+
+
+def setup_config(setup):
+    """The JSON-compatible form of a setup (inverse of `parse_setup`)."""
+    setup = parse_setup(setup)
+    if setup is None or isinstance(setup, str):
+        return setup
+    return setup.get_config()
+
+
+def setup_names(setup):
+    """Adapter names used by a setup."""
+    setup = parse_setup(setup)
+    if setup is None:
+        return []
+    if isinstance(setup, str):
+        return [setup]
+    return setup.adapter_names()
+
+
+def fusions_in(setup):
+    """Every `Fuse` block in a setup."""
+    setup = parse_setup(setup)
+    if not isinstance(setup, AdapterSetup):
+        return []
+    found = [setup] if isinstance(setup, Fuse) else []
+    for child in setup.children:
+        found += fusions_in(child)
+    return found
