@@ -1,0 +1,159 @@
+"""Many adapters on one backbone: management verbs and composition blocks."""
+
+import keras
+import keras_hub
+import numpy as np
+import pytest
+
+from keras_adapters import add_adapters, count_parameters
+from keras_adapters.composition import Average, BatchSplit, Fuse, Parallel, Stack
+
+from conftest import bert, inputs_for, output_of
+
+
+def _randomize(backbone, name, seed):
+    rng = np.random.default_rng(seed)
+    for w in backbone.adapter_weights(name):
+        w.assign(rng.normal(scale=0.3, size=w.shape).astype("float32"))
+
+
+@pytest.fixture
+def two_tasks():
+    """A backbone with adapters "a" and "b" (random weights), a copy of its base, inputs."""
+    base = bert()
+    backbone = add_adapters(base, "pfeiffer", name="a", bottleneck_size=4)
+    backbone.add_adapter("b", "pfeiffer", bottleneck_size=4)
+    _randomize(backbone, "a", 1)
+    _randomize(backbone, "b", 2)
+    return backbone, base, inputs_for(base)
+
+
+def _output_with(backbone, setup, x):
+    backbone.set_active_adapters(setup)
+    return output_of(backbone, x)
+
+
+def test_add_list_activate_deactivate_delete(two_tasks):
+    backbone, base, x = two_tasks
+    assert backbone.adapter_names == ("a", "b")
+    assert backbone.active_adapters == ("a",)  # add_adapter does not activate
+    out_a = _output_with(backbone, "a", x)
+    out_b = _output_with(backbone, "b", x)
+    assert np.abs(out_a - out_b).max() > 1e-3
+    np.testing.assert_array_equal(_output_with(backbone, None, x), output_of(base, x))
+    with pytest.raises(ValueError, match="Unknown adapter name.*'c'"):
+        backbone.set_active_adapters(["a", "c"])
+    backbone.set_active_adapters("a")
+    backbone.set_trainable_adapters("a")
+    before = count_parameters(backbone).total
+    with pytest.raises(ValueError, match="active or trainable"):
+        backbone.delete_adapter("a")
+    backbone.delete_adapter("b")
+    assert backbone.adapter_names == ("a",)
+    assert count_parameters(backbone).total == before - 2 * (16 * 4 + 4 + 4 * 16 + 16)
+    assert not any("/b/" in w.path for w in backbone.weights)
+
+
+def test_train_adapter_freezes_everything_else(two_tasks):
+    backbone, _, _ = two_tasks
+    backbone.train_adapter("b")
+    assert backbone.active_adapters == ("b",)
+    paths = {w.path for w in backbone.trainable_weights}
+    assert paths == {w.path for w in backbone.adapter_weights("b")}
+    backbone.set_active_adapters(Stack("a", "b"))
+    backbone.train_adapter("b")  # already in the stack: the stack stays active
+    assert backbone.active_adapters == ("a", "b")
+
+
+def test_stack_applies_adapters_in_order(two_tasks):
+    backbone, _, x = two_tasks
+    backbone.add_adapter("zero", "pfeiffer", bottleneck_size=4, initialization="zero_up")
+    np.testing.assert_array_equal(
+        _output_with(backbone, Stack("a", "zero"), x), _output_with(backbone, "a", x)
+    )
+    ab, ba = _output_with(backbone, ["a", "b"], x), _output_with(backbone, ["b", "a"], x)
+    assert np.abs(ab - ba).max() > 1e-4  # order matters
+
+
+def test_average_of_outputs():
+    slot_backbone = add_adapters(bert(num_layers=1), "pfeiffer", name="a", bottleneck_size=4)
+    slot_backbone.add_adapter("b", "pfeiffer", bottleneck_size=4)
+    _randomize(slot_backbone, "a", 1)
+    _randomize(slot_backbone, "b", 2)
+    slot = slot_backbone.transformer_layers[0]._feedforward_dropout
+    h = np.random.default_rng(0).normal(size=(2, 8, 16)).astype("float32")
+    expected = 0.25 * slot.adapters["a"](h) + 0.75 * slot.adapters["b"](h)
+    slot_backbone.set_active_adapters(Average("a", "b", weights=[0.25, 0.75]))
+    np.testing.assert_allclose(slot(h, training=False), expected, rtol=1e-5, atol=1e-5)
+    x = inputs_for(slot_backbone)
+    np.testing.assert_array_equal(
+        _output_with(slot_backbone, Average("a", "b", weights=[1.0, 0.0]), x),
+        _output_with(slot_backbone, "a", x),
+    )
+    with pytest.raises(ValueError, match="sum to 1"):
+        Average("a", "b", weights=[0.5, 0.6])
+
+
+def test_batch_split_routes_rows(two_tasks):
+    backbone, _, x = two_tasks
+    out_a = _output_with(backbone, "a", x)
+    out_b = _output_with(backbone, "b", x)
+    split = _output_with(backbone, BatchSplit("a", "b", batch_sizes=[1, 3]), x)
+    np.testing.assert_allclose(split[:1], out_a[:1], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(split[1:], out_b[1:], rtol=1e-5, atol=1e-5)
+
+
+def test_parallel_runs_every_example_through_every_adapter(two_tasks):
+    backbone, _, x = two_tasks
+    out_a = _output_with(backbone, "a", x)
+    out_b = _output_with(backbone, "b", x)
+    both = _output_with(backbone, Parallel("a", "b"), x)
+    assert both.shape[0] == 2 * out_a.shape[0]
+    np.testing.assert_allclose(both[:4], out_a, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(both[4:], out_b, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="Parallel is only allowed"):
+        backbone.set_active_adapters(Stack("a", Parallel("a", "b")))
+
+
+def test_fusion_trains_only_fusion_layers(two_tasks):
+    backbone, _, x = two_tasks
+    with pytest.raises(ValueError, match="add_fusion"):
+        backbone.set_active_adapters(Fuse("a", "b"))
+    backbone.add_fusion(Fuse("a", "b"))
+    backbone.train_fusion(Fuse("a", "b"))
+    assert backbone.active_adapters == Fuse("a", "b")
+    trainable = {w.path for w in backbone.trainable_weights}
+    assert trainable and all("/a_b/" in p for p in trainable)
+    classifier = keras_hub.models.BertTextClassifier(backbone, num_classes=2, preprocessor=None)
+    classifier.compile(optimizer=keras.optimizers.Adam(1e-2),
+                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    adapters_before = [w.numpy().copy() for n in "ab" for w in backbone.adapter_weights(n)]
+    fusion_before = [w.numpy().copy() for _, _, f in backbone.fusion_layers("a+b") for w in f.weights]
+    classifier.fit(x, np.array([0, 1, 0, 1]), epochs=2, verbose=0)
+    for before, w in zip(adapters_before, [w for n in "ab" for w in backbone.adapter_weights(n)]):
+        np.testing.assert_array_equal(before, w.numpy())
+    fusion_after = [w.numpy() for _, _, f in backbone.fusion_layers("a+b") for w in f.weights]
+    assert any(not np.array_equal(b, a) for b, a in zip(fusion_before, fusion_after))
+
+
+def test_fusion_needs_adapters_in_the_same_places():
+    backbone = add_adapters(bert(), "pfeiffer", name="a", bottleneck_size=4)
+    backbone.add_adapter("b", "pfeiffer", bottleneck_size=4, layers=[1])
+    with pytest.raises(ValueError, match="different blocks or branches"):
+        backbone.add_fusion(Fuse("a", "b"))
+    with pytest.raises(ValueError, match="two or more adapter names"):
+        Fuse("a")
+
+
+def test_setup_and_fusions_survive_keras_round_trip(two_tasks, tmp_path):
+    backbone, _, x = two_tasks
+    backbone.add_fusion(Fuse("a", "b"))
+    backbone.set_active_adapters(Stack("b", Fuse("a", "b")))
+    inputs = backbone.input
+    model = keras.Model(inputs, backbone(inputs)["sequence_output"])
+    expected = model.predict(x, verbose=0)
+    model.save(tmp_path / "m.keras")
+    restored = keras.saving.load_model(tmp_path / "m.keras").get_layer(backbone.name)
+    assert restored.active_adapters == Stack("b", Fuse("a", "b"))
+    assert restored.fusion_names == ("a+b",)
+    np.testing.assert_allclose(output_of(restored, x), expected, rtol=1e-6, atol=1e-6)
