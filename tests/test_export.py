@@ -76,7 +76,7 @@ def test_classifier_export_layout_signature_and_cpp_check(classifier, preprocess
     assert result.report["tags"] == ["serve"]
     assert not any(result.report["python_modules"].values())  # no TF Python in the checker
     expected = keras.ops.convert_to_numpy(keras.ops.softmax(classifier.predict(sample, verbose=0)))
-    assert result.report["outputs"]["probabilities"] == list(expected.shape)
+    assert result.report["runs"]["serving_default"]["outputs"]["probabilities"] == list(expected.shape)
 
 
 def test_versions_increment_and_are_not_overwritten(classifier, tmp_path):

@@ -3,6 +3,7 @@
 from keras_adapters.export.check import ExportCheck, check_export
 from keras_adapters.export.saved_model import (
     ExportedModel,
+    export_multitask_saved_model,
     export_saved_model,
     read_export_metadata,
 )

@@ -61,12 +61,13 @@ class ExportCheck:
         return not self.problems
 
 
-def check_export(path, signature="serving_default", timeout=300):
+def check_export(path, signatures=None, timeout=300):
     """Loads and runs an export in a TensorFlow-C++-only subprocess.
 
     Args:
         path: an export version directory (`BASE/NAME/VERSION`).
-        signature: the signature to run on the recorded sample inputs.
+        signatures: the signatures to run on the recorded sample inputs
+            (default: every signature recorded at export, e.g. one per task).
         timeout: seconds before the subprocess is stopped.
 
     Returns:
@@ -77,14 +78,17 @@ def check_export(path, signature="serving_default", timeout=300):
         ValueError: if `path` is not an export written by keras-adapters.
     """
     path = os.fspath(path)
-    read_export_metadata(path)  # raises for a foreign directory
+    metadata = read_export_metadata(path)  # raises for a foreign directory
+    signatures = signatures or metadata.get("checked_signatures", ["serving_default"])
     extra = os.path.join(path, METADATA_DIR)
     with tempfile.TemporaryDirectory() as scratch:
         outputs_file = os.path.join(scratch, "outputs.npz")
         command = [
-            sys.executable, "-I", CPP_CHECK_SCRIPT, path, "--signature", signature,
+            sys.executable, "-I", CPP_CHECK_SCRIPT, path,
             "--inputs", os.path.join(extra, SAMPLE_INPUTS), "--outputs", outputs_file,
         ]
+        for signature in signatures:
+            command += ["--signature", signature]
         environment = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
         environment["TF_CPP_MIN_LOG_LEVEL"] = "2"
         completed = subprocess.run(
@@ -111,6 +115,7 @@ def check_export(path, signature="serving_default", timeout=300):
     if outputs is not None:
         with np.load(os.path.join(extra, SAMPLE_OUTPUTS)) as data:
             expected = {key: data[key] for key in data.files}
+        expected = {k: v for k, v in expected.items() if k.split(".")[0] in signatures}
         if sorted(expected) != sorted(outputs):
             problems.append(f"outputs {sorted(outputs)} differ from Keras' {sorted(expected)}")
         else:

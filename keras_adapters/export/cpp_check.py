@@ -128,10 +128,45 @@ def _from_tensor(lib, tensor):
     return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
 
 
+def _run_signature(lib, session, graph, status, report, name, feeds, repeats):
+    if name not in report["signatures"]:
+        raise RuntimeError(f"No signature {name!r}; the export has {sorted(report['signatures'])}.")
+    signature = report["signatures"][name]
+    missing = sorted(set(signature["inputs"]) - set(feeds))
+    if missing:
+        raise RuntimeError(f"Inputs {missing} of signature {name!r} were not given.")
+    input_names = sorted(signature["inputs"])
+    output_names = sorted(signature["outputs"])
+    inputs = (TF_Output * len(input_names))(
+        *[_output(lib, graph, signature["inputs"][k]["name"]) for k in input_names]
+    )
+    outputs = (TF_Output * len(output_names))(
+        *[_output(lib, graph, signature["outputs"][k]["name"]) for k in output_names]
+    )
+    input_values = (ctypes.c_void_p * len(input_names))(
+        *[_to_tensor(lib, feeds[k]) for k in input_names]
+    )
+    timings = []
+    for _ in range(repeats + 1):
+        output_values = (ctypes.c_void_p * len(output_names))()
+        started = time.perf_counter()
+        lib.TF_SessionRun(
+            session, None, inputs, input_values, len(input_names), outputs,
+            output_values, len(output_names), None, 0, None, status,
+        )
+        timings.append(time.perf_counter() - started)
+        _check(lib, status, f"TF_SessionRun({name})")
+        results = {k: _from_tensor(lib, output_values[i]) for i, k in enumerate(output_names)}
+        for i in range(len(output_names)):
+            lib.TF_DeleteTensor(output_values[i])
+    return results, timings
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("export_dir")
-    parser.add_argument("--signature", default="serving_default")
+    parser.add_argument("--signature", action="append",
+                        help="signature to run (repeatable; default serving_default)")
     parser.add_argument("--inputs", help=".npz of signature inputs to run")
     parser.add_argument("--outputs", help=".npz to write the signature outputs to")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs after a warm-up")
@@ -177,45 +212,20 @@ def main(argv=None):
     if args.inputs:
         import numpy as np
 
-        if args.signature not in report["signatures"]:
-            raise RuntimeError(
-                f"No signature {args.signature!r}; the export has {sorted(report['signatures'])}."
-            )
-        signature = report["signatures"][args.signature]
         with np.load(args.inputs) as data:
             feeds = {key: data[key] for key in data.files}
-        missing = sorted(set(signature["inputs"]) - set(feeds))
-        if missing:
-            raise RuntimeError(f"Inputs {missing} of signature {args.signature!r} were not given.")
-        input_names = sorted(signature["inputs"])
-        output_names = sorted(signature["outputs"])
-        inputs = (TF_Output * len(input_names))(
-            *[_output(lib, graph, signature["inputs"][k]["name"]) for k in input_names]
-        )
-        outputs = (TF_Output * len(output_names))(
-            *[_output(lib, graph, signature["outputs"][k]["name"]) for k in output_names]
-        )
-        input_values = (ctypes.c_void_p * len(input_names))(
-            *[_to_tensor(lib, feeds[k]) for k in input_names]
-        )
-        timings = []
-        for _ in range(args.repeats + 1):
-            output_values = (ctypes.c_void_p * len(output_names))()
-            started = time.perf_counter()
-            lib.TF_SessionRun(
-                session, None, inputs, input_values, len(input_names), outputs,
-                output_values, len(output_names), None, 0, None, status,
-            )
-            timings.append(time.perf_counter() - started)
-            _check(lib, status, "TF_SessionRun")
-            results = {k: _from_tensor(lib, output_values[i]) for i, k in enumerate(output_names)}
-            for i in range(len(output_names)):
-                lib.TF_DeleteTensor(output_values[i])
-        report["run_seconds_first"] = timings[0]
-        report["run_seconds_median"] = sorted(timings[1:])[len(timings[1:]) // 2] if args.repeats else None
+        everything = {}
+        report["runs"] = {}
+        for name in args.signature or ["serving_default"]:
+            results, timings = _run_signature(lib, session, graph, status, report, name, feeds, args.repeats)
+            everything.update({f"{name}.{key}": value for key, value in results.items()})
+            report["runs"][name] = {
+                "outputs": {k: list(v.shape) for k, v in results.items()},
+                "seconds_first": timings[0],
+                "seconds_median": sorted(timings[1:])[len(timings[1:]) // 2] if args.repeats else None,
+            }
         if args.outputs:
-            np.savez(args.outputs, **results)
-        report["outputs"] = {k: list(v.shape) for k, v in results.items()}
+            np.savez(args.outputs, **everything)
     lib.TF_CloseSession(session, status)
     lib.TF_DeleteSession(session, status)
     _finish(report)

@@ -156,15 +156,106 @@ def export_saved_model(
             `text_signature=True` without a preprocessor.
         FileExistsError: if the version exists and `overwrite` is False.
     """
+    if text_signature and preprocessor is None:
+        raise ValueError("`text_signature=True` needs the `preprocessor` to put in the graph.")
+    return _export(
+        {"serving_default": (model, None)},
+        base_path,
+        name,
+        version,
+        text_preprocessor=preprocessor if text_signature else None,
+        sample_inputs=sample_inputs,
+        overwrite=overwrite,
+        metadata=metadata,
+    )
+
+
+def export_multitask_saved_model(
+    tasks,
+    base_path,
+    name,
+    version=None,
+    *,
+    adapters=None,
+    sample_inputs=None,
+    overwrite=False,
+    metadata=None,
+):
+    """Writes several tasks sharing one backbone as one SavedModel.
+
+    Each task gets its own signature (named after it); `serving_default` is
+    the first task. The task models must call the same adapted backbone
+    object (e.g. from `keras_adapters.load_task` on one backbone), so its
+    variables are stored once: the export is about the backbone plus the
+    adapters and heads, not one backbone per task. Each signature runs its
+    task's adapter setup, baked in when the signature is traced.
+
+    Args:
+        tasks: dict of task name -> task model (signature names: letters,
+            digits, `_`).
+        base_path, name, version, sample_inputs, overwrite, metadata: as in
+            `export_saved_model`.
+        adapters: dict task name -> adapter setup (a name or composition
+            block) to activate for that task; default: the task's name.
+
+    Returns:
+        An `ExportedModel`.
+
+    Raises:
+        ValueError: if the tasks do not share one adapted backbone, a task's
+            adapter is unknown, or a task name is not a valid signature name.
+    """
+    from keras_adapters.saving.adapter_files import find_adapted_backbone
+
+    if not tasks:
+        raise ValueError("`tasks` is empty: give at least one task model.")
+    backbones = {id(find_adapted_backbone(model)[0]) for model in tasks.values()}
+    if len(backbones) != 1:
+        raise ValueError(
+            "The task models do not share one backbone object; build them on the same "
+            "adapted backbone (keras_adapters.load_task(backbone, path) for each task)."
+        )
+    adapters = dict(adapters or {})
+    endpoints = {}
+    for task, model in tasks.items():
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", task) or task.startswith("serving_"):
+            raise ValueError(
+                f"Invalid task name {task!r}: signature names use letters, digits and '_', "
+                "start with a letter, and 'serving_' is reserved."
+            )
+        endpoints[task] = (model, adapters.get(task, task))
+    first = next(iter(endpoints))
+    endpoints = {"serving_default": endpoints[first], **endpoints}
+    backbone = find_adapted_backbone(next(iter(tasks.values())))[0]
+    for _, setup in endpoints.values():
+        backbone.set_active_adapters(setup)  # validates names and fusions
+    return _export(
+        endpoints,
+        base_path,
+        name,
+        version,
+        sample_inputs=sample_inputs,
+        overwrite=overwrite,
+        metadata={"tasks": list(tasks), **(metadata or {})},
+    )
+
+
+def _export(endpoints, base_path, name, version, *, text_preprocessor=None,
+            sample_inputs=None, overwrite=False, metadata=None):
+    """Writes endpoints {signature: (model, adapter setup or None)}."""
     import tensorflow as tf  # SavedModel export is TensorFlow-only.
+
+    from keras_adapters.saving.adapter_files import find_adapted_backbone
 
     _validate_name(name)
     if version is not None and (isinstance(version, bool) or not isinstance(version, int) or version < 1):
         raise ValueError(f"`version` must be a positive int (TF Serving's layout); got {version!r}.")
-    if text_signature and preprocessor is None:
-        raise ValueError("`text_signature=True` needs the `preprocessor` to put in the graph.")
-    kind = "causal_lm" if _is_causal_lm(model) else "classifier"
-    input_names = _input_names(model)
+    models = [model for model, _ in endpoints.values()]
+    kinds = {"causal_lm" if _is_causal_lm(model) else "classifier" for model in models}
+    if len(kinds) != 1:
+        raise ValueError("All tasks of one export must be classifiers, or all causal LMs.")
+    kind = kinds.pop()
+    input_names = _input_names(models[0])
     model_dir = os.path.join(os.fspath(base_path), name)
     os.makedirs(model_dir, exist_ok=True)
     version = version or _next_version(model_dir)
@@ -181,28 +272,40 @@ def export_saved_model(
             return {"logits": logits}
         return {"logits": logits, "probabilities": keras.ops.softmax(logits, axis=-1)}
 
-    def call_model(inputs):
-        return model(inputs, training=False)
+    def run(model, setup, inputs):
+        if setup is not None:
+            # Python side effect at trace time: this signature's graph gets
+            # this task's adapters.
+            find_adapted_backbone(model)[0].set_active_adapters(setup)
+        return outputs_for(model(inputs, training=False))
 
     archive = keras.export.ExportArchive()
-    archive.track(model)
+    tracked = []
+    for model in models:
+        if not any(model is seen for seen in tracked):
+            archive.track(model)
+            tracked.append(model)
     token_spec = {
         key: tf.TensorSpec(shape=(None, None), dtype=tf.int32, name=key) for key in input_names
     }
-    archive.add_endpoint(
-        name="serving_default",
-        fn=lambda inputs: outputs_for(call_model(inputs)),
-        input_signature=[token_spec],
-    )
-    if text_signature:
-        archive.track(preprocessor)
+    def endpoint(model, setup):
+        def serve(inputs):
+            return run(model, setup, inputs)
+
+        return serve
+
+    for signature, (model, setup) in endpoints.items():
+        archive.add_endpoint(name=signature, fn=endpoint(model, setup), input_signature=[token_spec])
+    if text_preprocessor is not None:
+        archive.track(text_preprocessor)
+        model, setup = endpoints["serving_default"]
 
         def serve_text(text):
-            features = preprocessor(text)
+            features = text_preprocessor(text)
             if isinstance(features, tuple):  # (x, y, sample_weight) from CausalLM preprocessors
                 features = features[0]
             features = {key: tf.cast(features[key], tf.int32) for key in input_names}
-            return outputs_for(call_model(features))
+            return run(model, setup, features)
 
         archive.add_endpoint(
             name="serving_text",
@@ -211,15 +314,15 @@ def export_saved_model(
         )
 
     if sample_inputs is None:
-        sample_inputs = default_sample_inputs(model)
+        sample_inputs = default_sample_inputs(models[0])
     sample_inputs = {key: np.asarray(value, "int32") for key, value in sample_inputs.items()}
     missing = sorted(set(input_names) - set(sample_inputs))
     if missing:
         raise ValueError(f"`sample_inputs` lacks {missing}; the model takes {input_names}.")
-    sample_outputs = {
-        key: keras.ops.convert_to_numpy(value)
-        for key, value in outputs_for(call_model(sample_inputs)).items()
-    }
+    sample_outputs = {}
+    for signature, (model, setup) in endpoints.items():
+        for key, value in run(model, setup, sample_inputs).items():
+            sample_outputs[f"{signature}.{key}"] = keras.ops.convert_to_numpy(value)
 
     # Built under a hidden, non-integer name (ignored by TF Serving), renamed
     # into place when complete.
@@ -242,6 +345,7 @@ def export_saved_model(
                     "model_name": name,
                     "version": version,
                     "signatures": signatures,
+                    "checked_signatures": list(endpoints),
                     "ops": ops,
                     "tensorflow_version": tf.__version__,
                     "metadata": metadata or {},

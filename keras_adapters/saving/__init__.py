@@ -1,5 +1,6 @@
 from keras_adapters.saving.adapter_files import (
     load_adapters,
+    load_task,
     read_adapter_file,
     save_adapters,
 )

@@ -21,6 +21,7 @@ import safetensors.numpy
 from keras_adapters.config import SAVED_ADAPTER_CONFIG_FILE, AdapterConfig
 from keras_adapters.surgery.adapted_backbone import AdaptedBackbone
 from keras_adapters.surgery.blocks import block_hidden_dim
+from keras_adapters.utils.fingerprint import weights_fingerprint
 from keras_adapters.utils.atomic import atomic_directory
 
 CONFIG_FILE = SAVED_ADAPTER_CONFIG_FILE
@@ -57,7 +58,28 @@ def _backbone_signature(backbone):
         "class": backbone.keras_hub_class.__name__,
         "num_transformer_blocks": len(blocks),
         "hidden_dim": int(block_hidden_dim(blocks[0])),
+        # Same for every adapter trained on one base: catches adapters
+        # trained on another checkpoint of the same shape.
+        "frozen_weights_sha256": weights_fingerprint(backbone, frozen_only=True),
     }
+
+
+def _task_record(model, is_backbone):
+    """How to rebuild the task around the backbone, or None for a backbone."""
+    if is_backbone:
+        return None
+    try:
+        config = model.get_config()
+    except NotImplementedError:
+        config = None
+    if not isinstance(config, dict) or "backbone" not in config:
+        return {"class": None, "reason": f"{type(model).__name__} has no config with a `backbone`"}
+    config = {k: v for k, v in config.items() if k != "backbone"}
+    try:
+        json.dumps(config)
+    except TypeError as e:
+        return {"class": None, "reason": f"its config is not JSON-serializable ({e})"}
+    return {"class": keras.saving.get_registered_name(type(model)), "config": config}
 
 
 def _resolve_name(backbone, name):
@@ -148,6 +170,7 @@ def save_adapters(model, path, name=None, include_head=True, overwrite=False, me
         "adapter_config": config.to_dict(),
         "backbone": _backbone_signature(backbone),
         "has_head": any(k.startswith("head/") for k in arrays),
+        "task": _task_record(model, find_adapted_backbone(model)[1]),
         "tensors": {k: list(a.shape) for k, a in arrays.items()},
         "metadata": metadata or {},
     }
@@ -246,6 +269,8 @@ def load_adapters(model, path, name=None, include_head=None):
             problems.append(
                 f"backbone {field}: file has {saved!r}, model has "
                 f"{expected_signature.get(field)!r}"
+                + (" (the adapter was trained on another base backbone)"
+                   if field == "frozen_weights_sha256" else "")
             )
     saved_config = document["adapter_config"]
     model_config = backbone.get_adapter_config(name)
@@ -311,3 +336,63 @@ def _mismatch_message(path, problems):
         f"Cannot load adapter {os.fspath(path)!r} into this model; nothing was "
         "loaded. Mismatches:\n  " + "\n  ".join(shown) + more
     )
+
+
+def load_task(backbone, path):
+    """Restores a complete task (adapter + head) saved by `save_adapters`.
+
+    On a plain backbone, the adapter is added to a clone (`add_adapters`).
+    On an adapted backbone, it is added in place, so that many tasks share
+    one frozen backbone; each returned model calls the shared backbone, so
+    activate a task's adapter (`backbone.set_active_adapters(name)`) before
+    using its model, or export them together with
+    `keras_adapters.export.export_multitask_saved_model`.
+
+    Args:
+        backbone: the base backbone the adapter was trained on.
+        path: a directory written by `save_adapters` from a task model.
+
+    Returns:
+        The task model (e.g. a `PooledTextClassifier`), with the saved
+        adapter and head weights.
+
+    Raises:
+        ValueError: if the file holds no task, does not fit the backbone, or
+            would overwrite the layer norms of adapters already sharing the
+            backbone.
+    """
+    document = read_adapter_file(path)
+    task = document.get("task")
+    if not task or not task.get("class"):
+        reason = (task or {}).get("reason", "it was saved from a bare backbone")
+        raise ValueError(
+            f"{os.fspath(path)!r} holds no task to restore ({reason}). Build the task "
+            "model yourself and call load_adapters(model, path)."
+        )
+    name = document["adapter_name"]
+    config = document["adapter_config"]
+    if isinstance(backbone, AdaptedBackbone):
+        others = [n for n in backbone.adapter_names if n != name]
+        if config.train_layer_norms and others:
+            raise ValueError(
+                f"Adapter {name!r} trains the backbone's layer norms; loading it into a "
+                f"backbone shared with adapters {others} would overwrite theirs. Train "
+                "adapters that share a backbone with train_layer_norms=False (e.g. the "
+                "'pfeiffer' preset), or load this task on its own backbone."
+            )
+        if name not in backbone.adapter_names:
+            backbone.add_adapter(name, config)
+        adapted = backbone
+    else:
+        from keras_adapters.surgery.add_adapters import add_adapters
+
+        adapted = add_adapters(backbone, config, name=name)
+    task_class = keras.saving.get_registered_object(task["class"])
+    if task_class is None:
+        raise ValueError(
+            f"Task class {task['class']!r} is not registered; import the module that "
+            "defines it before calling load_task."
+        )
+    model = task_class.from_config({**task["config"], "backbone": adapted})
+    load_adapters(model, path)
+    return model
