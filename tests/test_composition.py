@@ -157,3 +157,16 @@ def test_setup_and_fusions_survive_keras_round_trip(two_tasks, tmp_path):
     assert restored.active_adapters == Stack("b", Fuse("a", "b"))
     assert restored.fusion_names == ("a+b",)
     np.testing.assert_allclose(output_of(restored, x), expected, rtol=1e-6, atol=1e-6)
+
+
+def test_average_adapter_merges_weights_of_same_shape(two_tasks):
+    backbone, _, x = two_tasks
+    backbone.average_adapter("ab", ["a", "b"], weights=[0.25, 0.75])
+    for merged, a, b in zip(*(backbone.adapter_weights(n) for n in ("ab", "a", "b"))):
+        np.testing.assert_allclose(merged.numpy(), 0.25 * a.numpy() + 0.75 * b.numpy(), rtol=1e-6)
+    _output_with(backbone, "ab", x)
+    backbone.add_adapter("wide", "pfeiffer", bottleneck_size=8)
+    with pytest.raises(ValueError, match="need the same shape"):
+        backbone.average_adapter("bad", ["a", "wide"])
+    with pytest.raises(ValueError, match="summing to 1"):
+        backbone.average_adapter("bad", ["a", "b"], weights=[1.0, 1.0])

@@ -208,6 +208,52 @@ class AdaptedBackbone:
                     slot.remove(name)
         del self._adapter_configs[name]
 
+    def average_adapter(self, name, sources, weights=None):
+        """Adds adapter `name` whose weights are a weighted average of others'.
+
+        Unlike the `Average` composition (which averages outputs at run
+        time), this merges parameters into one ordinary adapter: no extra
+        cost per call. The sources must have the same shape (bottleneck,
+        placements, layers, activation).
+
+        Args:
+            name: the new adapter's name.
+            sources: names of existing adapters.
+            weights: one float per source, summing to 1 (default: equal).
+
+        Raises:
+            ValueError: for unknown names, bad weights, or sources of
+                different shapes.
+        """
+        sources = self._as_names(sources)
+        self._check_names(sources)
+        if len(sources) < 2:
+            raise ValueError("average_adapter needs two or more source adapters.")
+        weights = [1.0 / len(sources)] * len(sources) if weights is None else [float(w) for w in weights]
+        if len(weights) != len(sources) or abs(sum(weights) - 1.0) > 1e-6:
+            raise ValueError(f"Give one weight per source adapter, summing to 1; got {weights}.")
+        shape_fields = ("placements", "layers", "activation", "scaling")
+        first = self._adapter_configs[sources[0]]
+        widths = {
+            source: {(i, p): layer.bottleneck_size for i, p, layer in self.adapter_layers(source)}
+            for source in sources
+        }
+        for source in sources[1:]:
+            config = self._adapter_configs[source]
+            differing = [f for f in shape_fields if getattr(config, f) != getattr(first, f)]
+            if differing or widths[source] != widths[sources[0]]:
+                raise ValueError(
+                    f"Cannot average {sources[0]!r} and {source!r}: they differ in "
+                    f"{differing or ['bottleneck width']} "
+                    f"({ {s: sorted(set(widths[s].values())) for s in (sources[0], source)} } "
+                    "bottleneck widths); averaged adapters need the same shape."
+                )
+        self._insert_adapter(name, first)
+        merged = self.adapter_weights(name)
+        for index, variable in enumerate(merged):
+            variable.assign(sum(w * self.adapter_weights(s)[index] for w, s in zip(weights, sources)))
+        self._apply_trainable_state()
+
     def set_active_adapters(self, setup):
         """Sets the adapters (or composition) the forward pass applies.
 
