@@ -10,49 +10,45 @@ SEQ = 8
 HIDDEN = 16
 
 
-def bert(**kwargs):
+def _tiny(backbone_class, max_sequence_length=SEQ, **kwargs):
     args = dict(
         vocabulary_size=VOCAB, num_layers=2, num_heads=2, hidden_dim=HIDDEN,
-        intermediate_dim=32, max_sequence_length=SEQ,
+        intermediate_dim=32, max_sequence_length=max_sequence_length,
     )
     args.update(kwargs)
-    return keras_hub.models.BertBackbone(**args)
+    return backbone_class(**args)
+
+
+def bert(**kwargs):
+    return _tiny(keras_hub.models.BertBackbone, **kwargs)
 
 
 def gpt2(**kwargs):
-    args = dict(
-        vocabulary_size=VOCAB, num_layers=2, num_heads=2, hidden_dim=HIDDEN,
-        intermediate_dim=32, max_sequence_length=16,
-    )
-    args.update(kwargs)
-    return keras_hub.models.GPT2Backbone(**args)
+    return _tiny(keras_hub.models.GPT2Backbone, **{"max_sequence_length": 16, **kwargs})
 
 
 def roberta(**kwargs):
-    args = dict(
-        vocabulary_size=VOCAB, num_layers=2, num_heads=2, hidden_dim=HIDDEN,
-        intermediate_dim=32, max_sequence_length=SEQ,
-    )
-    args.update(kwargs)
-    return keras_hub.models.RobertaBackbone(**args)
+    return _tiny(keras_hub.models.RobertaBackbone, **kwargs)
 
 
 def distil_bert(**kwargs):
-    args = dict(
-        vocabulary_size=VOCAB, num_layers=2, num_heads=2, hidden_dim=HIDDEN,
-        intermediate_dim=32, max_sequence_length=SEQ,
-    )
-    args.update(kwargs)
-    return keras_hub.models.DistilBertBackbone(**args)
+    return _tiny(keras_hub.models.DistilBertBackbone, **kwargs)
 
 
 def opt(**kwargs):
-    args = dict(
-        vocabulary_size=VOCAB, num_layers=2, num_heads=2, hidden_dim=HIDDEN,
-        intermediate_dim=32, max_sequence_length=SEQ,
-    )
-    args.update(kwargs)
-    return keras_hub.models.OPTBackbone(**args)
+    return _tiny(keras_hub.models.OPTBackbone, **kwargs)
+
+
+def make_tiny_preset(path, words, num_layers=2):
+    """A random-initialised BERT with a word vocabulary, saved as a local preset."""
+    path = str(path)
+    vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + list(words)
+    keras_hub.models.BertBackbone(
+        vocabulary_size=len(vocabulary), num_layers=num_layers, num_heads=2, hidden_dim=16,
+        intermediate_dim=32, max_sequence_length=32,
+    ).save_to_preset(path)
+    keras_hub.models.BertTokenizer(vocabulary=vocabulary).save_to_preset(path)
+    return path
 
 
 def inputs_for(backbone, batch=4, seed=0):

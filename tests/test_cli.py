@@ -5,12 +5,13 @@ import os
 import subprocess
 import sys
 
-import keras_hub
 import pytest
 from click.testing import CliRunner
 
 from keras_adapters.cli.main import main
 from keras_adapters.training import callbacks
+
+from conftest import make_tiny_preset
 
 WORDS = "good great fun lovely superb bad awful boring dull poor the a movie film plot".split()
 
@@ -18,14 +19,7 @@ WORDS = "good great fun lovely superb bad awful boring dull poor the a movie fil
 @pytest.fixture(scope="module")
 def tiny_preset(tmp_path_factory):
     """A random-initialised BERT saved as a local KerasHub preset."""
-    path = str(tmp_path_factory.mktemp("tiny_bert"))
-    vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS
-    keras_hub.models.BertBackbone(
-        vocabulary_size=len(vocabulary), num_layers=2, num_heads=2, hidden_dim=16,
-        intermediate_dim=32, max_sequence_length=32,
-    ).save_to_preset(path)
-    keras_hub.models.BertTokenizer(vocabulary=vocabulary).save_to_preset(path)
-    return path
+    return make_tiny_preset(tmp_path_factory.mktemp("tiny_bert"), WORDS)
 
 
 def _write_csv(path, rows, header=("text", "label")):

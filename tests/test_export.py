@@ -26,7 +26,7 @@ from keras_adapters.export import (
 )
 from keras_adapters.tasks import PooledTextClassifier
 
-from conftest import bert, gpt2, inputs_for
+from conftest import bert, gpt2, inputs_for, make_tiny_preset
 
 VOCABULARY = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + "a good bad movie film plot was the".split()
 
@@ -155,13 +155,7 @@ def test_check_rejects_foreign_directories(tmp_path):
 def test_cli_export_and_check(tmp_path):
     from test_cli import WORDS  # a tiny preset and CSV, as in the CLI tests
 
-    preset = str(tmp_path / "preset")
-    vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS
-    keras_hub.models.BertBackbone(
-        vocabulary_size=len(vocabulary), num_layers=1, num_heads=2, hidden_dim=16,
-        intermediate_dim=32, max_sequence_length=32,
-    ).save_to_preset(preset)
-    keras_hub.models.BertTokenizer(vocabulary=vocabulary).save_to_preset(preset)
+    preset = make_tiny_preset(tmp_path / "preset", WORDS, num_layers=1)
     csv = tmp_path / "data.csv"
     csv.write_text("text,label\n" + "".join(
         f"the movie was {WORDS[i % 10]},{'pos' if i % 10 < 5 else 'neg'}\n" for i in range(30)
