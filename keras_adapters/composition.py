@@ -20,7 +20,22 @@ is saved with the model.
 
 
 class AdapterSetup:
-    """Base class of composition blocks."""
+    """Base class of composition blocks.
+
+    Args:
+        *children: adapter names (str) or nested blocks, at least one.
+
+    Raises:
+        ValueError: without children, or for a child that is neither a name
+            nor a block.
+
+    Example:
+
+    >>> isinstance(Stack("a", "b"), AdapterSetup)
+    True
+    >>> Stack("a", Average("b", "c")).adapter_names()
+    ['a', 'b', 'c']
+    """
 
     def __init__(self, *children):
         if not children:
@@ -52,6 +67,9 @@ class AdapterSetup:
 
 class Stack(AdapterSetup):
     """Adapters applied one after the other.
+
+    Args:
+        *children: adapter names or blocks, in the order they apply.
 
     Example:
 
@@ -96,6 +114,12 @@ class Fuse(AdapterSetup):
 
     The fusion's weights are created with `backbone.add_fusion(Fuse(...))`
     and trained with `backbone.train_fusion(...)`, adapters frozen.
+
+    Args:
+        *children: two or more adapter names.
+
+    Raises:
+        ValueError: for fewer than two names, or a nested block.
 
     Example:
 
@@ -146,6 +170,10 @@ class Parallel(AdapterSetup):
 
     Only valid as the whole active setup.
 
+    Args:
+        *children: adapter names or blocks; the output batch holds the
+            input batch once per child, in order.
+
     Example:
 
     >>> Parallel("sentiment", "topic").adapter_names()
@@ -168,6 +196,13 @@ def parse_setup(setup):
 
     Raises:
         ValueError: for anything else.
+
+    Example:
+
+    >>> parse_setup(["a", "b"])  # a list is a stack
+    Stack('a', 'b')
+    >>> parse_setup({"type": "Fuse", "children": ["a", "b"]})
+    Fuse('a', 'b')
     """
     if setup is None or isinstance(setup, (str, AdapterSetup)):
         return setup
@@ -187,7 +222,19 @@ def parse_setup(setup):
 
 
 def setup_config(setup):
-    """The JSON-compatible form of a setup (inverse of `parse_setup`)."""
+    """The JSON-compatible form of a setup (inverse of `parse_setup`).
+
+    Args:
+        setup: an adapter name, a list of names, or a composition block.
+
+    Returns:
+        A str, list or dict that `parse_setup` turns back into `setup`.
+
+    Example:
+
+    >>> parse_setup(setup_config(Stack("a", "b"))) == Stack("a", "b")
+    True
+    """
     setup = parse_setup(setup)
     if setup is None or isinstance(setup, str):
         return setup
@@ -195,7 +242,19 @@ def setup_config(setup):
 
 
 def setup_names(setup):
-    """Adapter names used by a setup."""
+    """Adapter names used by a setup.
+
+    Args:
+        setup: an adapter name, a list of names, or a composition block.
+
+    Returns:
+        The names, in order of first use, without repeats.
+
+    Example:
+
+    >>> setup_names(Stack("a", Fuse("b", "c")))
+    ['a', 'b', 'c']
+    """
     setup = parse_setup(setup)
     if setup is None:
         return []
@@ -205,7 +264,19 @@ def setup_names(setup):
 
 
 def fusions_in(setup):
-    """Every `Fuse` block in a setup."""
+    """Every `Fuse` block in a setup.
+
+    Args:
+        setup: an adapter name, a list of names, or a composition block.
+
+    Returns:
+        A list of the `Fuse` blocks, outermost first.
+
+    Example:
+
+    >>> fusions_in(Stack("a", Fuse("b", "c")))
+    [Fuse('b', 'c')]
+    """
     setup = parse_setup(setup)
     if not isinstance(setup, AdapterSetup):
         return []

@@ -76,6 +76,17 @@ def check_export(path, signatures=None, timeout=300):
 
     Raises:
         ValueError: if `path` is not an export written by keras-adapters.
+
+    Example:
+
+    A passing check is in `export_saved_model`'s example; a folder that is
+    not an export is refused before any subprocess starts:
+
+    >>> import tempfile
+    >>> check_export(tempfile.mkdtemp())
+    Traceback (most recent call last):
+    ...
+    ValueError: ...
     """
     path = os.fspath(path)
     metadata = read_export_metadata(path)  # raises for a foreign directory

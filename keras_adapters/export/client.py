@@ -18,6 +18,13 @@ def tokenize_for_serving(preprocessor, texts):
     Returns:
         Dict of int32 arrays `(batch, sequence_length)`: `token_ids`,
         `padding_mask` (1/0) and, for BERT-style models, `segment_ids`.
+
+    Example:
+
+    >>> from keras_adapters.pretrained import load_preprocessor
+    >>> features = tokenize_for_serving(load_preprocessor("minilm_l6", 6), ["hello world"])
+    >>> sorted(features), features["token_ids"].dtype, features["token_ids"].shape
+    (['padding_mask', 'segment_ids', 'token_ids'], dtype('int32'), (1, 6))
     """
     features = preprocessor(list(texts))
     if isinstance(features, tuple):  # CausalLM preprocessors return (x, y, w)
@@ -71,6 +78,26 @@ def grpc_predict_request(features, model_name, signature_name="serving_default",
 
     Needs the `tensorflow-serving-api` package (installed with the `serving`
     extra: `pip install keras-adapters[serving]`).
+
+    Args:
+        features: dict of int arrays with a leading batch dimension, e.g.
+            from `tokenize_for_serving`; sent as int32 tensors.
+        model_name: the model name the server serves.
+        signature_name: the signature to call.
+        version: optional int, a specific model version.
+
+    Returns:
+        A `PredictRequest`, to send with `PredictionServiceStub.Predict`.
+
+    Raises:
+        ImportError: if `tensorflow-serving-api` is not installed.
+
+    Example:
+
+    >>> import numpy as np
+    >>> request = grpc_predict_request({"token_ids": np.array([[101, 102]])}, "sentiment")
+    >>> request.model_spec.name, [d.size for d in request.inputs["token_ids"].tensor_shape.dim]
+    ('sentiment', [1, 2])
     """
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2

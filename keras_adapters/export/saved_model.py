@@ -155,6 +155,20 @@ def export_saved_model(
         ValueError: for an invalid name or version, an unsupported model, or
             `text_signature=True` without a preprocessor.
         FileExistsError: if the version exists and `overwrite` is False.
+
+    Example:
+
+    >>> import keras_hub, tempfile
+    >>> from keras_adapters.export import check_export, export_saved_model
+    >>> from keras_adapters.tasks import PooledTextClassifier
+    >>> model = PooledTextClassifier(add_adapters(keras_hub.models.BertBackbone(
+    ...     vocabulary_size=100, num_layers=1, num_heads=2, hidden_dim=16,
+    ...     intermediate_dim=32, max_sequence_length=16), bottleneck_size=4), 2)
+    >>> exported = export_saved_model(model, tempfile.mkdtemp(), "sentiment")
+    >>> exported.path.endswith("sentiment/1")
+    True
+    >>> check_export(exported.path).passed  # TensorFlow's C++ loader, no TF Python
+    True
     """
     if text_signature and preprocessor is None:
         raise ValueError("`text_signature=True` needs the `preprocessor` to put in the graph.")
@@ -204,6 +218,21 @@ def export_multitask_saved_model(
     Raises:
         ValueError: if the tasks do not share one adapted backbone, a task's
             adapter is unknown, or a task name is not a valid signature name.
+
+    Example:
+
+    >>> import keras_hub, tempfile
+    >>> from keras_adapters.export import export_multitask_saved_model
+    >>> from keras_adapters.tasks import PooledTextClassifier
+    >>> backbone = add_adapters(keras_hub.models.BertBackbone(
+    ...     vocabulary_size=100, num_layers=1, num_heads=2, hidden_dim=16,
+    ...     intermediate_dim=32, max_sequence_length=16), "pfeiffer", name="sentiment")
+    >>> backbone.add_adapter("topic", "pfeiffer")
+    >>> tasks = {"sentiment": PooledTextClassifier(backbone, 2, name="s"),
+    ...          "topic": PooledTextClassifier(backbone, 4, name="t")}
+    >>> exported = export_multitask_saved_model(tasks, tempfile.mkdtemp(), "both")
+    >>> sorted(exported.signatures)
+    ['sentiment', 'serving_default', 'topic']
     """
     from keras_adapters.saving.adapter_files import find_adapted_backbone
 
@@ -387,9 +416,29 @@ def _describe_signatures(raw):
 def read_export_metadata(path):
     """Reads the metadata file of an export version directory.
 
+    Args:
+        path: an export version directory (`BASE/NAME/VERSION`).
+
+    Returns:
+        The parsed metadata (a dict): signatures with their inputs and
+        outputs, the sample inputs' file, and the `metadata` given at export.
+
     Raises:
         ValueError: if `path` is not a version directory written by
             `export_saved_model`.
+
+    Example:
+
+    >>> import keras_hub, tempfile
+    >>> from keras_adapters.export import export_saved_model, read_export_metadata
+    >>> from keras_adapters.tasks import PooledTextClassifier
+    >>> model = PooledTextClassifier(add_adapters(keras_hub.models.BertBackbone(
+    ...     vocabulary_size=100, num_layers=1, num_heads=2, hidden_dim=16,
+    ...     intermediate_dim=32, max_sequence_length=16), bottleneck_size=4), 2)
+    >>> exported = export_saved_model(model, tempfile.mkdtemp(), "m", metadata={"labels": ["n", "p"]})
+    >>> metadata = read_export_metadata(exported.path)
+    >>> sorted(metadata["signatures"]), metadata["metadata"]
+    (['serving_default'], {'labels': ['n', 'p']})
     """
     file = os.path.join(os.fspath(path), METADATA_DIR, METADATA_FILE)
     if not os.path.isfile(file):

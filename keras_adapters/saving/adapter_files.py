@@ -184,12 +184,25 @@ def save_adapters(model, path, name=None, include_head=True, overwrite=False, me
 def read_adapter_file(path):
     """Reads and checks `adapter_config.json` of a saved adapter directory.
 
+    Args:
+        path: a directory written by `save_adapters`.
+
     Returns:
         The parsed JSON document (a dict), with `adapter_config` as an
         `AdapterConfig`.
 
     Raises:
         ValueError: if the directory is not a keras-adapters adapter.
+
+    Example:
+
+    >>> import keras_hub, tempfile
+    >>> backbone = add_adapters(keras_hub.models.BertBackbone(
+    ...     vocabulary_size=100, num_layers=2, num_heads=2, hidden_dim=16,
+    ...     intermediate_dim=32, max_sequence_length=8), "pfeiffer", name="topic")
+    >>> document = read_adapter_file(save_adapters(backbone, tempfile.mkdtemp() + "/a"))
+    >>> document["adapter_name"], document["adapter_config"].placements
+    ('topic', ('feedforward',))
     """
     path = os.fspath(path)
     config_path = os.path.join(path, CONFIG_FILE)
@@ -360,6 +373,19 @@ def load_task(backbone, path):
         ValueError: if the file holds no task, does not fit the backbone, or
             would overwrite the layer norms of adapters already sharing the
             backbone.
+
+    Example:
+
+    >>> import keras_hub, tempfile
+    >>> from keras_adapters.tasks import PooledTextClassifier
+    >>> base = keras_hub.models.BertBackbone(
+    ...     vocabulary_size=100, num_layers=2, num_heads=2, hidden_dim=16,
+    ...     intermediate_dim=32, max_sequence_length=8)
+    >>> task = PooledTextClassifier(add_adapters(base, "pfeiffer", name="sentiment"), 2)
+    >>> path = save_adapters(task, tempfile.mkdtemp() + "/sentiment")
+    >>> restored = load_task(base, path)
+    >>> type(restored).__name__, restored.backbone.adapter_names
+    ('PooledTextClassifier', ('sentiment',))
     """
     document = read_adapter_file(path)
     task = document.get("task")

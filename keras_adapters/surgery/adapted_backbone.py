@@ -58,6 +58,19 @@ class AdaptedBackbone:
         fusions: list of lists of adapter names with AdapterFusion layers.
         trainable_fusions: fusion names ("a+b") whose weights train.
         *args, **kwargs: the KerasHub backbone's arguments.
+
+    Example:
+
+    >>> import keras_hub
+    >>> backbone = add_adapters(keras_hub.models.BertBackbone(
+    ...     vocabulary_size=100, num_layers=2, num_heads=2, hidden_dim=16,
+    ...     intermediate_dim=32, max_sequence_length=8), "pfeiffer", name="a")
+    >>> isinstance(backbone, AdaptedBackbone), type(backbone).__name__
+    (True, 'AdaptedBertBackbone')
+    >>> backbone.add_adapter("b", "pfeiffer")
+    >>> backbone.set_active_adapters(["a", "b"])  # a list is a stack
+    >>> backbone.adapter_names
+    ('a', 'b')
     """
 
     # Attributes of the KerasHub class listing its transformer blocks, in

@@ -58,7 +58,16 @@ AdaptedGPT2Backbone = ADAPTED_CLASSES[keras_hub.models.GPT2Backbone]
 
 
 def supported_backbones():
-    """Names of the KerasHub backbone classes `add_adapters` accepts."""
+    """Names of the KerasHub backbone classes `add_adapters` accepts.
+
+    Returns:
+        A tuple of class names, e.g. `"BertBackbone"`, `"GPT2Backbone"`.
+
+    Example:
+
+    >>> "GPT2Backbone" in supported_backbones()
+    True
+    """
     return tuple(_SUPPORTED)
 
 

@@ -1,0 +1,48 @@
+"""Every public function and class documents its arguments and has an example.
+
+The examples themselves run as doctests (`--doctest-modules`); this checks
+that they exist. Result records (dataclasses with `Attributes:`) and
+exception classes are exempt from `Args:` and `Example`.
+"""
+
+import dataclasses
+import importlib
+import inspect
+
+import pytest
+
+MODULES = [
+    "keras_adapters",
+    "keras_adapters.composition",
+    "keras_adapters.saving",
+    "keras_adapters.tasks",
+    "keras_adapters.data.ner",
+    "keras_adapters.export",
+    "keras_adapters.pretrained",
+]
+
+
+def public_objects():
+    for module_name in MODULES:
+        module = importlib.import_module(module_name)
+        for name, obj in sorted(vars(module).items()):
+            if name.startswith("_") or not (inspect.isfunction(obj) or inspect.isclass(obj)):
+                continue
+            if not getattr(obj, "__module__", "").startswith("keras_adapters"):
+                continue
+            if inspect.isclass(obj) and (issubclass(obj, Exception) or dataclasses.is_dataclass(obj)
+                                         and "Attributes:" in (inspect.getdoc(obj) or "")):
+                continue
+            yield f"{module_name}.{name}", obj
+
+
+@pytest.mark.parametrize("name,obj", list(public_objects()), ids=lambda v: v if isinstance(v, str) else "")
+def test_public_api_is_documented(name, obj):
+    doc = inspect.getdoc(obj) or ""
+    assert "Example" in doc and ">>>" in doc, f"{name}: no runnable Example"
+    own = obj if inspect.isfunction(obj) else vars(obj).get("__init__")
+    parameters = [p for p in inspect.signature(own).parameters if p != "self"] if own else []
+    if parameters:
+        assert "Args:" in doc, f"{name}: no Args section"
+    if inspect.isfunction(obj):
+        assert "Returns:" in doc, f"{name}: no Returns section"
