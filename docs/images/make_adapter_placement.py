@@ -53,7 +53,7 @@ out.append(f'<text x="{x0+W/2}" y="48" text-anchor="middle" font-size="12">h: hi
 out.append(f'<text x="{x0+W/2}" y="76" text-anchor="middle">h</text>')
 cx = x0 + W / 2
 y = y0 - 8
-for label in ["down-projection d → b", "nonlinearity (GELU)", "up-projection b → d"]:
+for label in ["down-projection d → b", "nonlinearity (houlsby: GELU)", "up-projection b → d"]:
     arrow(cx, y, cx, y + GAP); y += GAP
     box(x0, y, label, ADAPTER); y += BH
 arrow(cx, y, cx, y + GAP); y += GAP
