@@ -12,7 +12,9 @@ and write a run directory:
     training_curve.png       training loss per step, validation per epoch
 
 `load_run` rebuilds the classifier from such a directory onto the same base
-backbone; `evaluate` and `predict` use it.
+backbone; `evaluate` and `predict` use it. `write_run_directory` writes the
+same layout (minus the curve) for a model trained elsewhere, e.g. the best
+trial of `keras-adapters tune`.
 """
 
 import dataclasses
@@ -296,19 +298,10 @@ def train_text_classifier(config, log=print):
         metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
     )
 
-    run_info = {
-        "format": RUN_FORMAT,
-        "format_version": 1,
-        "config": dataclasses.asdict(config),
-        "adapter_config": adapter_config.to_dict(),
-        "label_names": list(data.label_names),
-        "text_pair": data.text_pair,
-        "num_examples": dict(data.num_examples),
-        "backbone_fingerprint": fingerprint,
-        "backbone_class": type(model.backbone).keras_hub_class.__name__,
-        "versions": _versions(),
-    }
-    _write_json(os.path.join(config.output_dir, RUN_FILE), run_info)
+    _write_json(
+        os.path.join(config.output_dir, RUN_FILE),
+        run_info(config, adapter_config, data, fingerprint, model),
+    )
 
     checkpoint_dir = os.path.join(config.output_dir, ADAPTER_DIR)
 
@@ -317,11 +310,7 @@ def train_text_classifier(config, log=print):
             model,
             checkpoint_dir,
             overwrite=True,
-            metadata={
-                "label_names": list(data.label_names),
-                "epoch": epoch,
-                "val_accuracy": float(logs.get("val_accuracy", float("nan"))),
-            },
+            metadata=_checkpoint_metadata(data, epoch, logs.get("val_accuracy")),
         )
 
     checkpoint = BestAdapterCheckpoint(save_checkpoint, monitor="val_accuracy")
@@ -346,6 +335,78 @@ def train_text_classifier(config, log=print):
     # Evaluate the best epoch, as saved: reload it, which also proves the
     # files restore the model.
     load_adapters(model, checkpoint_dir)
+    step_seconds = training_log.step_seconds[1:] or training_log.step_seconds
+    metrics = write_run_metrics(
+        config.output_dir,
+        model,
+        data,
+        preprocessor,
+        best_epoch=checkpoint.best_epoch,
+        history=training_log.epochs,
+        started=started,
+        wall_time_seconds={
+            "training": training_seconds,
+            "median_step": float(np.median(step_seconds)) if step_seconds else None,
+        },
+    )
+    _plot_curves(os.path.join(config.output_dir, CURVE_FILE), training_log)
+    return metrics
+
+
+def run_info(config, adapter_config, data, fingerprint, model):
+    """The `run.json` document of a run.
+
+    Args:
+        config: the run's `TrainConfig` (what `load_run` and `evaluate`
+            rebuild the model and data from).
+        adapter_config: the `AdapterConfig` trained.
+        data: the `TextClassificationData` trained on.
+        fingerprint: `backbone_fingerprint` of the pristine base backbone.
+        model: the classifier (its backbone class is recorded).
+
+    Returns:
+        A JSON-serializable dict.
+    """
+    return {
+        "format": RUN_FORMAT,
+        "format_version": 1,
+        "config": dataclasses.asdict(config),
+        "adapter_config": adapter_config.to_dict(),
+        "label_names": list(data.label_names),
+        "text_pair": data.text_pair,
+        "num_examples": dict(data.num_examples),
+        "backbone_fingerprint": fingerprint,
+        "backbone_class": type(model.backbone).keras_hub_class.__name__,
+        "versions": _versions(),
+    }
+
+
+def _checkpoint_metadata(data, epoch, val_accuracy):
+    return {
+        "label_names": list(data.label_names),
+        "epoch": epoch,
+        "val_accuracy": float(val_accuracy if val_accuracy is not None else float("nan")),
+    }
+
+
+def write_run_metrics(
+    output_dir, model, data, preprocessor, *, best_epoch, history, started, wall_time_seconds
+):
+    """Evaluates the model on validation and test and writes `metrics.json`.
+
+    Args:
+        output_dir: the run directory; its `adapter/` must be written.
+        model: the classifier, holding the weights that `adapter/` holds.
+        data: the `TextClassificationData` of the run.
+        preprocessor: the tokenizer/packer of the run.
+        best_epoch: 1-based epoch the adapter comes from.
+        history: list of per-epoch log dicts.
+        started: `time.perf_counter()` at the start of the run.
+        wall_time_seconds: extra timings (e.g. `training`) to record.
+
+    Returns:
+        The metrics dict written.
+    """
     evaluation_started = time.perf_counter()
     results = {}
     for split, dataset in (("validation", data.validation), ("test", data.test)):
@@ -355,19 +416,19 @@ def train_text_classifier(config, log=print):
         results[split] = classification_metrics(labels, logits, data.label_names)
     evaluation_seconds = time.perf_counter() - evaluation_started
 
+    checkpoint_dir = os.path.join(output_dir, ADAPTER_DIR)
     adapter_bytes = sum(
         os.path.getsize(os.path.join(checkpoint_dir, name)) for name in os.listdir(checkpoint_dir)
     )
-    step_seconds = training_log.step_seconds[1:] or training_log.step_seconds
+    parameters = count_parameters(model)
     metrics = {
-        **{split: result for split, result in results.items()},
-        "best_epoch": checkpoint.best_epoch,
-        "history": training_log.epochs,
+        **results,
+        "best_epoch": best_epoch,
+        "history": history,
         "wall_time_seconds": {
             "total": time.perf_counter() - started,
-            "training": training_seconds,
+            **wall_time_seconds,
             "evaluation": evaluation_seconds,
-            "median_step": float(np.median(step_seconds)) if step_seconds else None,
         },
         "parameters": {
             "trainable": parameters.trainable,
@@ -377,9 +438,80 @@ def train_text_classifier(config, log=print):
             "full_weights_bytes_float32": 4 * parameters.total,
         },
     }
-    _write_json(os.path.join(config.output_dir, METRICS_FILE), metrics)
-    _plot_curves(os.path.join(config.output_dir, CURVE_FILE), training_log)
+    _write_json(os.path.join(output_dir, METRICS_FILE), metrics)
     return metrics
+
+
+def write_run_directory(
+    config,
+    model,
+    data,
+    preprocessor,
+    fingerprint,
+    *,
+    best_epoch,
+    history,
+    started=None,
+    wall_time_seconds=None,
+    extra_info=None,
+):
+    """Writes a complete run directory for a classifier trained elsewhere.
+
+    The layout `train_text_classifier` writes (`run.json`, `adapter/`,
+    `metrics.json`; no training curve), so `load_run` and the `predict`,
+    `evaluate` and `export` commands work on it. Used by `keras-adapters
+    tune` for its best trial.
+
+    Args:
+        config: a `TrainConfig` that would train this model: its
+            `output_dir` is the directory written, and `preset`, `dataset`,
+            `pooling`, `head_dropout` and `sequence_length` must be the ones
+            the model was built and trained with.
+        model: the trained `PooledTextClassifier`, on an adapted clone of
+            the backbone `fingerprint` describes.
+        data: the `TextClassificationData` it was trained on.
+        preprocessor: the matching tokenizer/packer.
+        fingerprint: `backbone_fingerprint` of the pristine base backbone.
+        best_epoch: 1-based epoch the weights come from.
+        history: list of per-epoch log dicts, each with its 1-based `epoch`.
+        started: `time.perf_counter()` at the start (default: now).
+        wall_time_seconds: extra timings to record in `metrics.json`.
+        extra_info: extra entries for `run.json` (e.g. the search).
+
+    Returns:
+        The metrics dict written to `metrics.json`.
+
+    Raises:
+        RunError: if `config.output_dir` holds something else, or a run and
+            `config.overwrite` is False.
+    """
+    started = time.perf_counter() if started is None else started
+    _prepare_output_dir(config.output_dir, config.overwrite)
+    adapted = model.backbone
+    name = adapted.trainable_adapters[0] if adapted.trainable_adapters else adapted.adapter_names[-1]
+    adapter_config = adapted.get_adapter_config(name)
+    info = run_info(config, adapter_config, data, fingerprint, model)
+    info.update(extra_info or {})
+    _write_json(os.path.join(config.output_dir, RUN_FILE), info)
+    best = next((record for record in history if record.get("epoch") == best_epoch), {})
+    val_accuracy = best.get("val_accuracy")
+    save_adapters(
+        model,
+        os.path.join(config.output_dir, ADAPTER_DIR),
+        name=name,
+        overwrite=True,
+        metadata=_checkpoint_metadata(data, best_epoch, val_accuracy),
+    )
+    return write_run_metrics(
+        config.output_dir,
+        model,
+        data,
+        preprocessor,
+        best_epoch=best_epoch,
+        history=history,
+        started=started,
+        wall_time_seconds=wall_time_seconds or {},
+    )
 
 
 def _versions():
