@@ -27,6 +27,10 @@ setup(
         "keras-hub==0.32.0",
         "keras-nlp==0.32.0",
         "keras-tuner>=1.4.8,<1.5",
+        # keras-tuner's BayesianOptimization needs scipy and scikit-learn, which it
+        # does not declare.
+        "scipy>=1.10",
+        "scikit-learn>=1.3",
         # keras-tuner imports tensorboard on the TF backend without depending on it.
         "tensorboard==2.21.0",
         "tensorflow-datasets>=4.9.10,<5",

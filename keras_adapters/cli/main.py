@@ -62,44 +62,88 @@ def _dataset_help():
     )
 
 
+def _apply(options):
+    """Applies a list of click options, first listed first in --help."""
+
+    def decorate(function):
+        for option in reversed(options):
+            function = option(function)
+        return function
+
+    return decorate
+
+
+def _output_options(default, output_help, overwrite_help):
+    return _apply([
+        click.option("--output-dir", "-o", default=default, show_default=True, help=output_help),
+        click.option("--overwrite", is_flag=True, help=overwrite_help),
+    ])
+
+
+# Data and backbone: the same for `train` and `tune`.
+_data_options = _apply([
+    click.option("--preset", default="minilm_l6", show_default=True,
+                 help="Backbone: 'minilm_l6' (pretrained all-MiniLM-L6-v2, offline), a local "
+                      "KerasHub preset or Hugging Face checkpoint folder, or a KerasHub preset "
+                      "handle (needs network)."),
+    click.option("--dataset", "-d", default="rotten_tomatoes", show_default=True,
+                 help=_dataset_help()),
+    click.option("--text-column", default="text", show_default=True,
+                 help="Text column of file datasets."),
+    click.option("--text-pair-column", default=None,
+                 help="Second text column, for sentence-pair classification."),
+    click.option("--label-column", default="label", show_default=True,
+                 help="Label column of file datasets."),
+    click.option("--validation-data", default=None,
+                 help="Validation dataset spec for file datasets (default: 10% of train, "
+                      "stratified)."),
+    click.option("--test-data", default=None, help="Test dataset spec for file datasets."),
+])
+
+_adapter_option = click.option(
+    "--adapter", "-a", default="houlsby", show_default=True,
+    help="Adapter config: preset 'houlsby' (after attention and feed-forward, layer "
+         "norms trained) or 'pfeiffer' (after feed-forward only), or a JSON file.")
+
+_bottleneck_option = click.option(
+    "--bottleneck", "bottleneck_size", type=click.IntRange(min=1), default=None,
+    help="Adapter bottleneck size (overrides the adapter config; houlsby: 64).")
+
+
+def _training_options(epochs_help=None):
+    return _apply([
+        click.option("--epochs", type=click.IntRange(min=1), default=2, show_default=True,
+                     help=epochs_help),
+        click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True),
+        click.option("--sequence-length", type=click.IntRange(min=8), default=48, show_default=True,
+                     help="Tokens per example, longer inputs are truncated (48 covers 96% of the "
+                          "Rotten Tomatoes snippets whole)."),
+        click.option("--learning-rate", "--lr", "learning_rate",
+                     type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True,
+                     help="Peak learning rate of AdamW."),
+        click.option("--schedule", type=click.Choice(["linear", "constant"]), default="linear",
+                     show_default=True,
+                     help="'linear': warm-up then linear decay to 0 (as Houlsby et al.)."),
+        click.option("--warmup", "warmup_fraction", type=click.FloatRange(0, 1, max_open=True),
+                     default=0.1, show_default=True,
+                     help="Share of training steps used for warm-up."),
+        click.option("--weight-decay", type=click.FloatRange(min=0), default=0.01,
+                     show_default=True),
+        click.option("--pooling", type=click.Choice(["mean", "cls"]), default="mean",
+                     show_default=True, help="How the classifier pools the token sequence."),
+        click.option("--seed", type=int, default=0, show_default=True),
+        click.option("--max-train-examples", type=click.IntRange(min=1), default=None,
+                     help="Use at most this many training examples (quick runs)."),
+    ])
+
+
 @main.command()
-@click.option("--output-dir", "-o", default="runs/adapter-run", show_default=True,
-              help="Run directory to write (adapter files, metrics.json, plot).")
-@click.option("--overwrite", is_flag=True, help="Replace a run already in --output-dir.")
-@click.option("--preset", default="minilm_l6", show_default=True,
-              help="Backbone: 'minilm_l6' (pretrained all-MiniLM-L6-v2, offline), a local "
-                   "KerasHub preset or Hugging Face checkpoint folder, or a KerasHub preset "
-                   "handle (needs network).")
-@click.option("--dataset", "-d", default="rotten_tomatoes", show_default=True, help=_dataset_help())
-@click.option("--text-column", default="text", show_default=True, help="Text column of file datasets.")
-@click.option("--text-pair-column", default=None,
-              help="Second text column, for sentence-pair classification.")
-@click.option("--label-column", default="label", show_default=True, help="Label column of file datasets.")
-@click.option("--validation-data", default=None,
-              help="Validation dataset spec for file datasets (default: 10% of train, stratified).")
-@click.option("--test-data", default=None, help="Test dataset spec for file datasets.")
-@click.option("--adapter", "-a", default="houlsby", show_default=True,
-              help="Adapter config: preset 'houlsby' (after attention and feed-forward, layer "
-                   "norms trained) or 'pfeiffer' (after feed-forward only), or a JSON file.")
-@click.option("--bottleneck", "bottleneck_size", type=click.IntRange(min=1), default=None,
-              help="Adapter bottleneck size (overrides the adapter config; houlsby: 64).")
-@click.option("--epochs", type=click.IntRange(min=1), default=2, show_default=True)
-@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
-@click.option("--sequence-length", type=click.IntRange(min=8), default=48, show_default=True,
-              help="Tokens per example, longer inputs are truncated (48 covers 96% of the "
-                   "Rotten Tomatoes snippets whole).")
-@click.option("--learning-rate", "--lr", "learning_rate", type=click.FloatRange(min=0, min_open=True),
-              default=1e-3, show_default=True, help="Peak learning rate of AdamW.")
-@click.option("--schedule", type=click.Choice(["linear", "constant"]), default="linear",
-              show_default=True, help="'linear': warm-up then linear decay to 0 (as Houlsby et al.).")
-@click.option("--warmup", "warmup_fraction", type=click.FloatRange(0, 1, max_open=True), default=0.1,
-              show_default=True, help="Share of training steps used for warm-up.")
-@click.option("--weight-decay", type=click.FloatRange(min=0), default=0.01, show_default=True)
-@click.option("--pooling", type=click.Choice(["mean", "cls"]), default="mean", show_default=True,
-              help="How the classifier pools the token sequence.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--max-train-examples", type=click.IntRange(min=1), default=None,
-              help="Use at most this many training examples (quick runs).")
+@_output_options("runs/adapter-run", "Run directory to write (adapter files, metrics.json, plot).",
+                 "Replace a run already in --output-dir.")
+@_data_options
+@_adapter_option
+@_bottleneck_option
+@_training_options()
 def train(**options):
     """Fine-tune a pretrained backbone with adapters on a classification dataset.
 
@@ -124,6 +168,141 @@ def train(**options):
                   "(adapter/, metrics.json, training_curve.png, run.json).")
     console.print("Try it:")
     console.print(f'  {_command_name()} predict {output} "a gorgeous, witty, seductive movie."')
+
+
+def _comma_list(kind):
+    """A click callback parsing 'a,b,c' into a tuple of `kind` (None stays None)."""
+
+    def parse(context, parameter, value):
+        if value is None:
+            return None
+        items = [item.strip() for item in value.split(",") if item.strip()]
+        try:
+            parsed = tuple(kind(item) for item in items)
+        except ValueError:
+            raise click.BadParameter(f"expected a comma-separated list of {kind.__name__} values, "
+                                     f"got {value!r}.") from None
+        if not parsed:
+            raise click.BadParameter("give at least one value.")
+        if len(set(parsed)) != len(parsed):
+            raise click.BadParameter(f"values must be distinct; got {value!r}.")
+        if kind in (int, float) and any(item <= 0 for item in parsed):
+            raise click.BadParameter(f"values must be positive; got {value!r}.")
+        return parsed
+
+    return parse
+
+
+@main.command()
+@_output_options("runs/adapter-tune",
+                 "Search directory to write (trials/, results.json/.csv/.png, best/).",
+                 "Replace a search already in --output-dir.")
+@_data_options
+@_adapter_option
+@click.option("--adapters", "adapter_presets", default=None, callback=_comma_list(str),
+              help="Also search over adapter presets, e.g. 'houlsby,pfeiffer' (replaces --adapter).")
+@click.option("--bottlenecks", "bottleneck_sizes", default="8,16,32,64,128,256", show_default=True,
+              callback=_comma_list(int), help="Bottleneck sizes to choose from.")
+@click.option("--learning-rates", "learning_rates", default=None, callback=_comma_list(float),
+              help="Also search over peak learning rates, e.g. '1e-3,3e-4' (replaces --lr).")
+@_training_options(epochs_help="Epochs per trial (Hyperband: its max_epochs).")
+@click.option("--max-trials", type=click.IntRange(min=1), default=6, show_default=True,
+              help="Trials for random and Bayesian search (random search also stops when every "
+                   "combination was tried).")
+@click.option("--tuner", type=click.Choice(["random", "bayesian", "hyperband"]), default="random",
+              show_default=True, help="keras-tuner search algorithm (hyperband: factor 3).")
+@click.option("--objective", type=click.Choice(["val_accuracy", "val_loss"]),
+              default="val_accuracy", show_default=True, help="What the search optimises.")
+@click.option("--max-trainable-params", "max_trainable_parameters", type=click.IntRange(min=1),
+              default=None, help="Parameter budget: trials with more trainable parameters are "
+                                 "not trained (reported as failed).")
+def tune(**options):
+    """Search adapter settings (bottleneck size, ...) with keras-tuner.
+
+    Loads the backbone once and runs a keras-tuner search; each trial trains
+    adapters on a fresh copy of the pretrained backbone and checkpoints only
+    its adapter and head weights. Prints a results table and writes it as
+    results.json, results.csv and results.png (validation metric against
+    trainable parameters) to --output-dir, with the best trial written as a
+    `train` run directory in OUTPUT_DIR/best (predict, evaluate and export
+    work on it).
+    """
+    from keras_adapters.tuning.text_classification import TuneConfig, tune_text_classifier
+
+    config = TuneConfig(**options)
+    result = _run_guarded(
+        tune_text_classifier, config, log=lambda message: console.print(message, soft_wrap=True)
+    )
+    _print_tuning_table(result, config)
+    best = result["best_metrics"]
+    _print_metrics_table(
+        {split: best[split] for split in ("validation", "test") if split in best},
+        title=f"Best trial {result['best'].trial_id}: "
+              + ", ".join(f"{k}={v}" for k, v in result["best"].hyperparameters.items()),
+    )
+    summary, paths = result["summary"], result["paths"]
+    if summary.get("mean_trial_dir_bytes"):
+        full = summary["full_weights_bytes_float32"]
+        console.print(
+            f"Disk per trained trial: {_size(summary['mean_trial_dir_bytes'])} on average "
+            f"(adapter + head checkpoint, no backbone), vs {_size(full)} for the model's full "
+            f"float32 weights ({100 * summary['mean_trial_dir_bytes'] / full:.1f}%)."
+        )
+    console.print(f"Results: [bold]{paths['json']}[/bold], {paths['csv']}, {paths['png']} "
+                  f"({result['seconds']:.0f} s).")
+    console.print(f"Best trial written as a run to [bold]{paths['best']}[/bold]. Try it:")
+    console.print(f'  {_command_name()} predict {paths["best"]} "a gorgeous, witty, seductive movie."')
+
+
+def _size(num_bytes):
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if num_bytes >= scale:
+            return f"{num_bytes / scale:.2f} {unit}"
+    return f"{num_bytes:.0f} B"
+
+
+def _print_tuning_table(result, config):
+    from keras_adapters.tuning.results import is_over_budget
+
+    rows = result["rows"]
+    tuned = [name for name in ("learning_rate", "adapter") if any(name in r.hyperparameters for r in rows)]
+    table = Table(title=f"{config.tuner} search, {len(rows)} trials, objective {config.objective}")
+    table.add_column("trial", no_wrap=True)
+    table.add_column("bottleneck", justify="right")
+    for name in tuned:
+        table.add_column(name.replace("_", " "), justify="right")
+    for column in ("trainable", "share", config.objective, "fit time"):
+        table.add_column(column, justify="right", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    best_id = result["best"].trial_id
+    notes = []
+    for row in rows:
+        value = "" if row.objective is None else (
+            f"{100 * row.objective:.2f}%" if config.objective.endswith("accuracy") else f"{row.objective:.4f}")
+        if row.status == "COMPLETED":
+            status = "done"
+        elif is_over_budget(row):
+            status = "over budget"
+        else:
+            status = row.status.lower()
+            notes.append(f"trial {row.trial_id}: {row.message}")
+        table.add_row(
+            row.trial_id + (" *" if row.trial_id == best_id else ""),
+            str(row.bottleneck_size),
+            *[str(row.hyperparameters.get(name, "")) for name in tuned],
+            "" if row.trainable_parameters is None else f"{row.trainable_parameters:,}",
+            "" if row.trainable_share is None else f"{100 * row.trainable_share:.2f}%",
+            value,
+            "" if row.fit_seconds is None else f"{row.fit_seconds:.1f} s",
+            status,
+        )
+    console.print(table)
+    legend = "* best trial."
+    if any(is_over_budget(row) for row in rows):
+        legend += " Over budget: more trainable parameters than --max-trainable-params; not trained."
+    console.print(legend)
+    for note in notes:
+        console.print(f"  {note}", soft_wrap=True)
 
 
 def _command_name():
