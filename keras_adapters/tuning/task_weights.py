@@ -149,6 +149,10 @@ def save_task_weights(model, filepath, backbone=None, overwrite=True):
             values = f.create_group("values")
             for dtype, arrays in groups.items():
                 values.create_dataset(dtype, data=np.concatenate(arrays).astype(dtype))
+        # mkstemp creates the file private (0600); give it a plain file's mode.
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(staging, 0o666 & ~mask)
         os.replace(staging, filepath)
     except BaseException:
         if os.path.exists(staging):
