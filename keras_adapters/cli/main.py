@@ -483,13 +483,14 @@ def check_export_command(path):
     table.add_row("loaded by TF_LoadSessionFromSavedModel", "yes" if result.loaded else "NO")
     if "load_seconds" in report:
         table.add_row("load time", f"{report['load_seconds']:.2f} s")
-    table.add_row("ran serving_default", "yes" if result.ran else "NO")
+    table.add_row("ran " + ", ".join(report.get("runs", {})) if result.ran else "ran the signatures",
+                  "yes" if result.ran else "NO")
     if result.max_abs_diff is not None:
         table.add_row("max |C++ - Keras|", f"{result.max_abs_diff:.2e}")
-    if report.get("run_seconds_median") is not None:
-        batch = next(iter(report.get("outputs", {}).values()), [None])[0]
-        table.add_row(f"latency per batch of {batch} (median of 5)",
-                      f"{1000 * report['run_seconds_median']:.1f} ms")
+    for signature, run in report.get("runs", {}).items():
+        batch = next(iter(run["outputs"].values()), [None])[0]
+        table.add_row(f"{signature}: latency per batch of {batch} (median of 5)",
+                      f"{1000 * run['seconds_median']:.1f} ms")
     table.add_row("ops used", str(len(report.get("ops", []))))
     table.add_row("ops outside TF's core registry",
                   ", ".join(result.unregistered_ops) or "none")
