@@ -143,21 +143,28 @@ class TrainConfig:
             raise ValueError(f"`sequence_length` must be at least 8; got {self.sequence_length}.")
 
 
-def _prepare_output_dir(path, overwrite):
+def prepare_output_dir(path, overwrite, markers=(RUN_FILE, ADAPTER_DIR), kind="run"):
+    """Makes `path` ready for a new run (or search) of keras-adapters.
+
+    An empty or missing directory is fine. A directory holding any of
+    `markers` holds an earlier `kind` and is replaced only with `overwrite`;
+    any other non-empty directory is refused, so user files are never deleted.
+
+    Raises:
+        RunError: if `path` is a file, holds something else, or holds an
+            earlier `kind` and `overwrite` is False.
+    """
     if os.path.isfile(path):
         raise RunError(f"Output directory {path!r} is a file. Choose a directory path.")
     if os.path.isdir(path) and os.listdir(path):
-        is_run = os.path.exists(os.path.join(path, RUN_FILE)) or os.path.exists(
-            os.path.join(path, ADAPTER_DIR)
-        )
-        if not is_run:
+        if not any(os.path.exists(os.path.join(path, marker)) for marker in markers):
             raise RunError(
                 f"Output directory {path!r} is not empty and holds no keras-adapters "
-                "run; refusing to write into it. Choose a new or empty directory."
+                f"{kind}; refusing to write into it. Choose a new or empty directory."
             )
         if not overwrite:
             raise RunError(
-                f"Output directory {path!r} already holds a run. Pass --overwrite "
+                f"Output directory {path!r} already holds a {kind}. Pass --overwrite "
                 "(overwrite=True) to replace it, or choose another --output-dir."
             )
         shutil.rmtree(path)
@@ -265,7 +272,7 @@ def train_text_classifier(config, log=print):
         seed=config.seed,
         max_examples=config.max_train_examples,
     )
-    _prepare_output_dir(config.output_dir, config.overwrite)
+    prepare_output_dir(config.output_dir, config.overwrite)
     keras.utils.set_random_seed(config.seed)
 
     backbone = load_backbone(config.preset)
@@ -486,7 +493,7 @@ def write_run_directory(
             `config.overwrite` is False.
     """
     started = time.perf_counter() if started is None else started
-    _prepare_output_dir(config.output_dir, config.overwrite)
+    prepare_output_dir(config.output_dir, config.overwrite)
     adapted = model.backbone
     name = adapted.trainable_adapters[0] if adapted.trainable_adapters else adapted.adapter_names[-1]
     adapter_config = adapted.get_adapter_config(name)

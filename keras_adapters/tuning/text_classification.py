@@ -30,6 +30,7 @@ from keras_adapters.training.schedules import WarmupLinearDecay
 from keras_adapters.training.text_classification import (
     RunError,
     TrainConfig,
+    prepare_output_dir,
     tokenized,
     write_run_directory,
 )
@@ -112,27 +113,6 @@ class TuneConfig(TrainConfig):
         return TrainConfig(**data)
 
 
-def _prepare_tune_dir(path, overwrite):
-    if os.path.isfile(path):
-        raise RunError(f"Output directory {path!r} is a file. Choose a directory path.")
-    if os.path.isdir(path) and os.listdir(path):
-        is_search = os.path.exists(os.path.join(path, RESULTS_JSON)) or os.path.isdir(
-            os.path.join(path, TRIALS_DIR)
-        )
-        if not is_search:
-            raise RunError(
-                f"Output directory {path!r} is not empty and holds no keras-adapters "
-                "search; refusing to write into it. Choose a new or empty directory."
-            )
-        if not overwrite:
-            raise RunError(
-                f"Output directory {path!r} already holds a search. Pass --overwrite "
-                "(overwrite=True) to replace it, or choose another --output-dir."
-            )
-        shutil.rmtree(path)
-    os.makedirs(path, exist_ok=True)
-
-
 def make_tuner(kind, hypermodel, *, objective, max_trials, max_epochs, directory, project_name,
                seed=None, max_consecutive_failed_trials=3):
     """Builds a stock keras-tuner tuner of `kind` for `hypermodel`.
@@ -193,7 +173,7 @@ def tune_text_classifier(config, log=print):
     )
     if data.validation is None:
         raise TuningError(f"Dataset {config.dataset!r} has no validation split to tune on.")
-    _prepare_tune_dir(config.output_dir, config.overwrite)
+    prepare_output_dir(config.output_dir, config.overwrite, markers=(RESULTS_JSON, TRIALS_DIR), kind="search")
     keras.utils.set_random_seed(config.seed)
 
     # Read once; every trial clones it (add_adapters never modifies it).
