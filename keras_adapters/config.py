@@ -7,7 +7,12 @@ import os
 
 #: Where an adapter can sit inside a transformer block. Both are on the
 #: sublayer branch, after the branch dropout and before the residual add.
-PLACEMENTS = ("attention", "feedforward")
+BLOCK_PLACEMENTS = ("attention", "feedforward")
+
+#: Every placement: the block ones, plus "embedding": one adapter on the
+#: embedding output (after the embedding dropout, before the first block),
+#: which adjusts the embedded vectors. It ignores `layers`.
+PLACEMENTS = BLOCK_PLACEMENTS + ("embedding",)
 
 #: Non-linearities between the down- and up-projection.
 ACTIVATIONS = ("relu", "gelu", "gelu_approximate", "silu", "swish", "tanh", "linear")
@@ -66,7 +71,10 @@ class AdapterConfig:
         bottleneck_size: int. Width of the bottleneck (Houlsby's `m`).
         reduction_factor: float. Alternative to `bottleneck_size`.
         activation: str. Non-linearity, one of `ACTIVATIONS`.
-        placements: tuple of str. Subset of `("attention", "feedforward")`.
+        placements: tuple of str. Subset of `("attention", "feedforward",
+            "embedding")`: after the self-attention sublayer, after the
+            feed-forward sublayer (in every block of `layers`), and on the
+            embedding output (one adapter, whatever `layers` says).
         initialization: str. `"houlsby"` (truncated normal with std
             `init_scale` for both projections) or `"zero_up"` (exact
             identity at the start).

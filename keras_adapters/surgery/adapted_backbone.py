@@ -76,6 +76,9 @@ class AdaptedBackbone:
     # Attributes of the KerasHub class listing its transformer blocks, in
     # the order that adapter layer indices follow. Set by each subclass.
     transformer_block_attributes = ("transformer_layers",)
+    # Embedding dropout attribute -> the block list its output feeds. Each
+    # becomes an `AdapterSlot` (see `surgery/embeddings.py`).
+    embedding_dropout_attributes = {}
     # The KerasHub backbone class this adapted class derives from.
     keras_hub_class = None
 
@@ -164,13 +167,30 @@ class AdaptedBackbone:
             raise ValueError(f"Unknown fusion {name!r}; this backbone has {list(self._fusion_names)}.")
         return self._slot_items(lambda slot: slot.fusions, name)
 
-    def _slot_items(self, store, name):
-        found = []
+    def adapter_slots(self):
+        """Every `AdapterSlot`, as `(block_index, placement, slot)`.
+
+        An embedding slot has placement `"embedding"` and the index of the
+        first block its output feeds (0, or the first decoder block).
+        """
+        slots = []
+        first_index, offset = {}, 0
+        for attribute in self.transformer_block_attributes:
+            first_index[attribute] = offset
+            offset += len(getattr(self, attribute))
+        for dropout_attribute, blocks_attribute in self.embedding_dropout_attributes.items():
+            slots.append((first_index[blocks_attribute], "embedding", getattr(self, dropout_attribute)))
         for index, block in enumerate(self.transformer_blocks):
             for placement, slot in block_slots(block).items():
-                if name in store(slot):
-                    found.append((index, placement, store(slot)[name]))
-        return found
+                slots.append((index, placement, slot))
+        return slots
+
+    def _slot_items(self, store, name):
+        return [
+            (index, placement, store(slot)[name])
+            for index, placement, slot in self.adapter_slots()
+            if name in store(slot)
+        ]
 
     def adapter_weights(self, name):
         """The weights of adapter `name` (not the layer norms)."""
@@ -215,10 +235,9 @@ class AdaptedBackbone:
         fused = [f for f in self._fusion_names if name in f.split("+")]
         if fused:
             raise ValueError(f"Adapter {name!r} is part of fusion(s) {fused}; delete those first.")
-        for block in self.transformer_blocks:
-            for slot in block_slots(block).values():
-                if name in slot.adapters:
-                    slot.remove(name)
+        for _, _, slot in self.adapter_slots():
+            if name in slot.adapters:
+                slot.remove(name)
         del self._adapter_configs[name]
 
     def average_adapter(self, name, sources, weights=None):
@@ -293,9 +312,8 @@ class AdaptedBackbone:
                 )
         if not isinstance(setup, Parallel) and _contains(setup, Parallel):
             raise ValueError("Parallel is only allowed as the whole active setup, not nested.")
-        for block in self.transformer_blocks:
-            for slot in block_slots(block).values():
-                slot.active_setup = setup
+        for _, _, slot in self.adapter_slots():
+            slot.active_setup = setup
         self._active_setup = setup
 
     def train_adapter(self, names):
@@ -345,10 +363,11 @@ class AdaptedBackbone:
                 f"({ {n: sorted(p) for n, p in placements.items()} }); fused adapters need "
                 "the same layers and placements."
             )
-        for index, block in enumerate(self.transformer_blocks):
-            for placement, slot in block_slots(block).items():
-                if (index, placement) in positions:
-                    slot.add_fusion(fuse.name, AdapterFusion(dtype=block.dtype_policy, name=fuse.name.replace("+", "_")))
+        for index, placement, slot in self.adapter_slots():
+            if (index, placement) in positions:
+                slot.add_fusion(
+                    fuse.name, AdapterFusion(dtype=slot.dtype_policy, name=fuse.name.replace("+", "_"))
+                )
         self._fusion_names.append(fuse.name)
         self._apply_trainable_state()
 
@@ -374,49 +393,58 @@ class AdaptedBackbone:
         trainable = set(self._trainable_adapters) | set(self._trainable_fusions)
         train_norms = any(self._adapter_configs[n].train_layer_norms for n in self._trainable_adapters)
         blocks = {id(block) for block in self.transformer_blocks}
+
+        def apply(layer):
+            if isinstance(layer, AdapterSlot):
+                # A slot stays trainable so that its adapters can be.
+                layer.trainable = True
+                layer.branch_dropout.trainable = False
+                for name, sublayer in list(layer.adapters.items()) + list(layer.fusions.items()):
+                    sublayer.trainable = name in trainable
+            elif isinstance(layer, keras.layers.LayerNormalization):
+                layer.trainable = train_norms
+            else:
+                layer.trainable = False
+
         for layer in self._flatten_layers(include_self=False, recursive=False):
             if id(layer) not in blocks:
-                layer.trainable = train_norms and isinstance(layer, keras.layers.LayerNormalization)
+                apply(layer)
                 continue
             # A block stays trainable so that its adapters can be; each of its
             # sublayers is then set on its own.
             layer.trainable = True
             for child in layer._flatten_layers(include_self=False, recursive=False):
-                if isinstance(child, AdapterSlot):
-                    child.branch_dropout.trainable = False
-                    for name, sublayer in list(child.adapters.items()) + list(child.fusions.items()):
-                        sublayer.trainable = name in trainable
-                elif isinstance(child, keras.layers.LayerNormalization):
-                    child.trainable = train_norms
-                else:
-                    child.trainable = False
+                apply(child)
 
     def _insert_adapter(self, name, config):
         validate_adapter_name(name)
         if name in self._adapter_configs:
             raise ValueError(f"This backbone already has an adapter named {name!r}.")
-        blocks = self.transformer_blocks
-        indices = set(config.resolve_layers(len(blocks)))
-        for index, block in enumerate(blocks):
-            if index not in indices:
+        if "embedding" in config.placements and not self.embedding_dropout_attributes:
+            raise ValueError(
+                f"{self.keras_hub_class.__name__} has no embedding dropout to host an "
+                "embedding adapter (it embeds without one), so placement 'embedding' is "
+                "not available on it; use 'attention' and/or 'feedforward'."
+            )
+        indices = set(config.resolve_layers(len(self.transformer_blocks)))
+        for index, placement, slot in self.adapter_slots():
+            if placement not in config.placements:
                 continue
-            slots = block_slots(block)
-            for placement in config.placements:
-                slot = slots[placement]
-                hidden_dim = slot._hidden_shape[-1]
-                slot.add_adapter(
-                    name,
-                    AdapterLayer(
-                        bottleneck_size=config.resolve_bottleneck(hidden_dim),
-                        activation=config.activation,
-                        initialization=config.initialization,
-                        init_scale=config.init_scale,
-                        dropout=config.dropout,
-                        scaling=config.scaling,
-                        dtype=block.dtype_policy,
-                        name=name,
-                    ),
-                )
+            if placement != "embedding" and index not in indices:
+                continue
+            slot.add_adapter(
+                name,
+                AdapterLayer(
+                    bottleneck_size=config.resolve_bottleneck(slot._hidden_shape[-1]),
+                    activation=config.activation,
+                    initialization=config.initialization,
+                    init_scale=config.init_scale,
+                    dropout=config.dropout,
+                    scaling=config.scaling,
+                    dtype=slot.dtype_policy,
+                    name=name,
+                ),
+            )
         self._adapter_configs[name] = config
 
     def _as_names(self, names):

@@ -10,47 +10,56 @@ import keras
 import keras_hub
 
 from keras_adapters.surgery.adapted_backbone import AdaptedBackbone
+from keras_adapters.surgery.embeddings import embedding_slot_property
 
-# KerasHub class name -> attributes listing its transformer blocks in order.
-# Every one of these is built from `TransformerEncoder`/`TransformerDecoder`.
+# KerasHub class name -> (attributes listing its transformer blocks in order,
+# {embedding dropout attribute: the block list it feeds}). Every one of these
+# is built from `TransformerEncoder`/`TransformerDecoder`. OPT embeds with one
+# `TokenAndPositionEmbedding` and no dropout: no embedding adapters there.
 _SUPPORTED = {
-    "BertBackbone": ("transformer_layers",),
-    "RobertaBackbone": ("transformer_layers",),
-    "XLMRobertaBackbone": ("transformer_layers",),
-    "DistilBertBackbone": ("transformer_layers",),
-    "ElectraBackbone": ("transformer_layers",),
-    "GPT2Backbone": ("transformer_layers",),
-    "OPTBackbone": ("transformer_layers",),
-    "BartBackbone": ("encoder_transformer_layers", "decoder_transformer_layers"),
+    "BertBackbone": (("transformer_layers",), {"embeddings_dropout": "transformer_layers"}),
+    "RobertaBackbone": (("transformer_layers",), {"embeddings_dropout": "transformer_layers"}),
+    "XLMRobertaBackbone": (("transformer_layers",), {"embeddings_dropout": "transformer_layers"}),
+    "DistilBertBackbone": (("transformer_layers",), {"embeddings_dropout": "transformer_layers"}),
+    "ElectraBackbone": (("transformer_layers",), {"embeddings_dropout": "transformer_layers"}),
+    "GPT2Backbone": (("transformer_layers",), {"embeddings_dropout": "transformer_layers"}),
+    "OPTBackbone": (("transformer_layers",), {}),
+    "BartBackbone": (
+        ("encoder_transformer_layers", "decoder_transformer_layers"),
+        {
+            "encoder_embeddings_dropout": "encoder_transformer_layers",
+            "decoder_embeddings_dropout": "decoder_transformer_layers",
+        },
+    ),
 }
 
 
-def _make_adapted_class(base, block_attributes):
+def _make_adapted_class(base, block_attributes, embedding_attributes):
     name = f"Adapted{base.__name__}"
-    cls = type(
-        name,
-        (AdaptedBackbone, base),
-        {
-            "__module__": __name__,
-            "__doc__": (
-                f"A `keras_hub.models.{base.__name__}` with adapters in its "
-                "transformer blocks.\n\nBuild it with "
-                "`keras_adapters.add_adapters(backbone, ...)`; see "
-                "`AdaptedBackbone` for the adapter API."
-            ),
-            "transformer_block_attributes": block_attributes,
-            "keras_hub_class": base,
-        },
-    )
+    namespace = {
+        "__module__": __name__,
+        "__doc__": (
+            f"A `keras_hub.models.{base.__name__}` with adapters in its "
+            "transformer blocks.\n\nBuild it with "
+            "`keras_adapters.add_adapters(backbone, ...)`; see "
+            "`AdaptedBackbone` for the adapter API."
+        ),
+        "transformer_block_attributes": block_attributes,
+        "embedding_dropout_attributes": embedding_attributes,
+        "keras_hub_class": base,
+    }
+    for attribute in embedding_attributes:
+        namespace[attribute] = embedding_slot_property(attribute)
+    cls = type(name, (AdaptedBackbone, base), namespace)
     return keras.saving.register_keras_serializable(package="keras_adapters", name=name)(cls)
 
 
 #: KerasHub backbone class -> its adapted subclass.
 ADAPTED_CLASSES = {
     getattr(keras_hub.models, base_name): _make_adapted_class(
-        getattr(keras_hub.models, base_name), attributes
+        getattr(keras_hub.models, base_name), blocks, embeddings
     )
-    for base_name, attributes in _SUPPORTED.items()
+    for base_name, (blocks, embeddings) in _SUPPORTED.items()
 }
 
 AdaptedBertBackbone = ADAPTED_CLASSES[keras_hub.models.BertBackbone]
