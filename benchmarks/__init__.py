@@ -1,0 +1,1 @@
+"""keras-adapters benchmarks: `python -m benchmarks --help`."""

@@ -1,0 +1,139 @@
+"""`python -m benchmarks`: the benchmark suite's command line.
+
+    python -m benchmarks all              # = make bench: everything, ~1 hour on 2 cores
+    python -m benchmarks all --quick      # = make bench-quick: same pipeline, tiny model
+    python -m benchmarks compare [--quick] [--out DIR]
+    python -m benchmarks scaling [--quick] [--out DIR]
+    python -m benchmarks memory ARM [--quick]
+    python -m benchmarks report [--out DIR] [--update-docs]
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import click  # noqa: E402
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FULL_RESULTS = os.path.join(REPO_ROOT, "benchmarks", "results")
+QUICK_RESULTS = os.path.join(REPO_ROOT, "runs", "bench-quick")
+
+quick_option = click.option(
+    "--quick", is_flag=True,
+    help="The same pipeline on a small random backbone and a data slice (about a minute).",
+)
+out_option = click.option(
+    "--out", type=click.Path(file_okay=False), default=None,
+    help="Results directory (default: benchmarks/results, or runs/bench-quick with --quick).",
+)
+
+
+def _out(out, quick):
+    out = out or (QUICK_RESULTS if quick else FULL_RESULTS)
+    os.makedirs(out, exist_ok=True)
+    return out
+
+
+def _write_json(path, data):
+    from keras_adapters.utils.atomic import atomic_file
+
+    with atomic_file(path, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2, sort_keys=True)
+        f.write("\n")
+
+
+def _log(message):
+    click.echo(message, err=True)
+
+
+@click.group()
+def main():
+    """keras-adapters benchmarks: adapters vs full fine-tuning, LoRA and a linear probe."""
+
+
+@main.command()
+@quick_option
+@out_option
+def compare(quick, out):
+    """Train and measure every arm in one process; write compare.json."""
+    from benchmarks.arms import Settings
+    from benchmarks.compare import RESULT_FILE, run_compare
+
+    out = _out(out, quick)
+    _write_json(os.path.join(out, RESULT_FILE), run_compare(Settings.get(quick), log=_log))
+
+
+@main.command()
+@quick_option
+@out_option
+def scaling(quick, out):
+    """Step time and latency vs sequence length and bottleneck; write scaling.json."""
+    from benchmarks.arms import Settings
+    from benchmarks.scaling import RESULT_FILE, run_scaling
+
+    out = _out(out, quick)
+    _write_json(os.path.join(out, RESULT_FILE), run_scaling(Settings.get(quick), log=_log))
+
+
+@main.command()
+@click.argument("arm")
+@quick_option
+def memory(arm, quick):
+    """Peak RSS of a fresh process training ARM a few steps (prints JSON)."""
+    from benchmarks.arms import ARM_NAMES, Settings
+    from benchmarks.compare import measure_memory
+
+    if arm not in ARM_NAMES:
+        raise click.BadParameter(f"{arm!r}; choose from {', '.join(ARM_NAMES)}.", param_hint="ARM")
+    click.echo(json.dumps({"arm": arm, **measure_memory(arm, Settings.get(quick))}))
+
+
+@main.command()
+@out_option
+@click.option("--quick", is_flag=True, help="Report on the quick results directory.")
+@click.option("--update-docs", is_flag=True, help="Rewrite the benchmark block of README.md and docs/benchmarks.md.")
+def report(out, quick, update_docs):
+    """Markdown table and plots from the results JSON."""
+    from benchmarks.report import load_results, render_markdown, update_documents, write_plots
+
+    out = _out(out, quick)
+    results = load_results(out)
+    if update_docs and (results["compare"]["quick"] or results["scaling"]["quick"]):
+        raise click.UsageError("Refusing to put quick-mode results into the README and docs.")
+    write_plots(results["scaling"], out)
+    markdown = render_markdown(results, "")
+    with open(os.path.join(out, "results.md"), "w", encoding="utf-8") as f:
+        f.write("# keras-adapters benchmarks\n\n" + markdown)
+    if update_docs:
+        update_documents(results, out, REPO_ROOT)
+    click.echo(markdown)
+
+
+@main.command(name="all")
+@quick_option
+@out_option
+def run_all(quick, out):
+    """compare, then scaling (each in its own process), then report."""
+    out = _out(out, quick)
+    started = time.time()
+    for part in ("compare", "scaling"):
+        command = [sys.executable, "-m", "benchmarks", part, "--out", out] + (["--quick"] if quick else [])
+        _log(f"$ {' '.join(command[1:])}")
+        subprocess.run(command, check=True, cwd=REPO_ROOT)
+    _write_json(os.path.join(out, "run.json"), {
+        "command": "make bench-quick" if quick else "make bench",
+        "duration_seconds": time.time() - started,
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    })
+    command = [sys.executable, "-m", "benchmarks", "report", "--out", out] + ([] if quick else ["--update-docs"])
+    subprocess.run(command, check=True, cwd=REPO_ROOT)
+
+
+if __name__ == "__main__":
+    main()
