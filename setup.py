@@ -44,7 +44,8 @@ setup(
         "matplotlib>=3.8",
     ],
     extras_require={
-        "test": ["pytest>=8", "tensorflow-serving-api==2.21.0"],
+        # pytest-xdist: `make test` runs the suite on two worker processes.
+        "test": ["pytest>=8", "pytest-xdist>=3.5", "tensorflow-serving-api==2.21.0"],
         # gRPC client for TF Serving (keras_adapters.export.grpc_predict_request).
         "serving": ["tensorflow-serving-api==2.21.0"],
     },

@@ -43,6 +43,12 @@ LEARNING_RATES = {"full": 5e-5, "lora": 1e-3, "probe": 1e-3, "houlsby": 1e-3, "p
 
 LORA_RANK = 8
 
+# The quick run's random BERT: MiniLM's vocabulary size, tiny otherwise.
+QUICK_BACKBONE = dict(
+    vocabulary_size=30522, num_layers=2, num_heads=2, hidden_dim=32,
+    intermediate_dim=64, max_sequence_length=512,
+)
+
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
@@ -116,10 +122,29 @@ def load_base_backbone(settings):
     import keras_hub
 
     keras.utils.set_random_seed(settings.seed)
-    return keras_hub.models.BertBackbone(
-        vocabulary_size=30522, num_layers=2, num_heads=2, hidden_dim=32,
-        intermediate_dim=64, max_sequence_length=512,
-    )
+    return keras_hub.models.BertBackbone(**QUICK_BACKBONE)
+
+
+def backbone_dims(settings):
+    """`hidden_dim`, `intermediate_dim`, `num_layers` of the benchmark backbone.
+
+    Read from the preset's config file (the full run) or the quick
+    backbone's constructor arguments, without building a model.
+    """
+    if settings.quick:
+        return {key: QUICK_BACKBONE[key] for key in ("hidden_dim", "intermediate_dim", "num_layers")}
+    import json
+    import os
+
+    from keras_adapters.pretrained import resolve_preset
+
+    with open(os.path.join(resolve_preset(settings.preset), "config.json"), encoding="utf-8") as f:
+        config = json.load(f)
+    return {
+        "hidden_dim": config["hidden_size"],
+        "intermediate_dim": config["intermediate_size"],
+        "num_layers": config["num_hidden_layers"],
+    }
 
 
 def build_arm(arm, backbone, num_classes, bottleneck_size=None):

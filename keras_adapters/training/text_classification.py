@@ -132,6 +132,23 @@ class TrainConfig:
     max_train_examples: int | None = None
     overwrite: bool = False
 
+    def load_data(self):
+        """The run's `TextClassificationData` (`load_dataset` with these settings).
+
+        Returns:
+            A `keras_adapters.data.TextClassificationData`.
+        """
+        return load_dataset(
+            self.dataset,
+            text_column=self.text_column,
+            label_column=self.label_column,
+            text_pair_column=self.text_pair_column,
+            validation=self.validation_data,
+            test=self.test_data,
+            seed=self.seed,
+            max_examples=self.max_train_examples,
+        )
+
     def validate(self):
         """Raises ValueError naming the first invalid setting."""
         def positive(name):
@@ -321,7 +338,8 @@ def train_text_classifier(config, log=print):
     ...     metrics = train_text_classifier(config, log=lambda message: None)
     >>> sorted(os.listdir(config.output_dir))
     ['adapter', 'metrics.json', 'run.json', 'training_curve.png']
-    >>> 0.0 <= metrics["validation"]["accuracy"] <= 1.0
+    >>> validation = metrics["validation"]
+    >>> 0.0 <= validation["accuracy"] <= 1.0
     True
     """
     started = time.perf_counter()
@@ -330,16 +348,7 @@ def train_text_classifier(config, log=print):
         config.adapter,
         **({"bottleneck_size": config.bottleneck_size} if config.bottleneck_size else {}),
     )
-    data = load_dataset(
-        config.dataset,
-        text_column=config.text_column,
-        label_column=config.label_column,
-        text_pair_column=config.text_pair_column,
-        validation=config.validation_data,
-        test=config.test_data,
-        seed=config.seed,
-        max_examples=config.max_train_examples,
-    )
+    data = config.load_data()
     prepare_output_dir(config.output_dir, config.overwrite)
     keras.utils.set_random_seed(config.seed)
 
@@ -574,12 +583,11 @@ def write_run_directory(
     >>> with contextlib.redirect_stdout(io.StringIO()):  # Keras progress bars
     ...     metrics = train_text_classifier(config, log=lambda message: None)
     >>> import dataclasses
-    >>> from keras_adapters.data import load_dataset
     >>> from keras_adapters.pretrained import backbone_fingerprint, load_backbone
     >>> run = load_run(config.output_dir)
     >>> copy = dataclasses.replace(config, output_dir=os.path.join(work, "copy"))
     >>> _ = write_run_directory(
-    ...     copy, run.model, load_dataset(copy.dataset), run.preprocessor,
+    ...     copy, run.model, copy.load_data(), run.preprocessor,
     ...     backbone_fingerprint(load_backbone(copy.preset)), best_epoch=1, history=[])
     >>> load_run(copy.output_dir).label_names
     ['bad', 'good']

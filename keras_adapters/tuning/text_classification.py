@@ -23,7 +23,6 @@ import time
 import keras
 import keras_tuner
 
-from keras_adapters.data import load_dataset
 from keras_adapters.pretrained import backbone_fingerprint, load_backbone, load_preprocessor
 from keras_adapters.tasks import PooledTextClassifier
 from keras_adapters.training.schedules import WarmupLinearDecay
@@ -73,6 +72,17 @@ class TuneConfig(TrainConfig):
         objective: `"val_accuracy"` (maximised) or `"val_loss"`.
         max_trainable_parameters: trials over this budget are not trained.
         verbose: Keras/keras-tuner verbosity during the search.
+
+    Example:
+
+    >>> config = TuneConfig(output_dir="runs/tune", bottleneck_sizes=(8, 64, 256), max_trials=3)
+    >>> config.validate()
+    >>> config.train_config({"bottleneck_size": 64}).bottleneck_size
+    64
+    >>> TuneConfig(tuner="grid").validate()
+    Traceback (most recent call last):
+    ...
+    ValueError: `tuner` must be one of random, bayesian, hyperband; got 'grid'.
     """
 
     output_dir: str = "runs/adapter-tune"
@@ -113,7 +123,7 @@ class TuneConfig(TrainConfig):
         return TrainConfig(**data)
 
 
-def make_tuner(kind, hypermodel, *, objective, max_trials, max_epochs, directory, project_name,
+def _make_tuner(kind, hypermodel, *, objective, max_trials, max_epochs, directory, project_name,
                seed=None, max_consecutive_failed_trials=3):
     """Builds a stock keras-tuner tuner of `kind` for `hypermodel`.
 
@@ -158,19 +168,29 @@ def tune_text_classifier(config, log=print):
             completed.
         KeyboardInterrupt: on Ctrl-C, after writing the results of the
             trials that finished.
+
+    Example (two trials on the real MiniLM and a tiny CSV file):
+
+    >>> import contextlib, io, os, tempfile
+    >>> work = tempfile.mkdtemp()
+    >>> with open(os.path.join(work, "reviews.csv"), "w") as f:
+    ...     _ = f.write("text,label\\n")
+    ...     for i in range(12):
+    ...         _ = f.write(f"a great film number {i},good\\na dull mess number {i},bad\\n")
+    >>> config = TuneConfig(output_dir=os.path.join(work, "search"),
+    ...                     dataset="csv:" + os.path.join(work, "reviews.csv"),
+    ...                     bottleneck_sizes=(2, 8), max_trials=2, epochs=1, batch_size=8,
+    ...                     sequence_length=8, verbose=0)
+    >>> with contextlib.redirect_stdout(io.StringIO()):
+    ...     result = tune_text_classifier(config, log=lambda message: None)
+    >>> sorted(row.bottleneck_size for row in result["rows"])
+    [2, 8]
+    >>> sorted(os.listdir(os.path.join(config.output_dir, "best")))
+    ['adapter', 'metrics.json', 'run.json']
     """
     started = time.perf_counter()
     config.validate()
-    data = load_dataset(
-        config.dataset,
-        text_column=config.text_column,
-        label_column=config.label_column,
-        text_pair_column=config.text_pair_column,
-        validation=config.validation_data,
-        test=config.test_data,
-        seed=config.seed,
-        max_examples=config.max_train_examples,
-    )
+    data = config.load_data()
     if data.validation is None:
         raise TuningError(f"Dataset {config.dataset!r} has no validation split to tune on.")
     prepare_output_dir(config.output_dir, config.overwrite, markers=(RESULTS_JSON, TRIALS_DIR), kind="search")
@@ -206,7 +226,7 @@ def tune_text_classifier(config, log=print):
     choices = len(config.bottleneck_sizes) * len(config.learning_rates or [0]) * len(
         config.adapter_presets or [0]
     )
-    tuner = make_tuner(
+    tuner = _make_tuner(
         config.tuner,
         hypermodel,
         objective=config.objective,
