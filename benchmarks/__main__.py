@@ -4,6 +4,7 @@
     python -m benchmarks all --quick      # = make bench-quick: same pipeline, tiny model
     python -m benchmarks compare [--quick] [--out DIR]
     python -m benchmarks scaling [--quick] [--out DIR]
+    python -m benchmarks profile [--quick] [--out DIR]
     python -m benchmarks memory ARM [--quick]
     python -m benchmarks report [--out DIR] [--update-docs]
 """
@@ -82,6 +83,18 @@ def scaling(quick, out):
 
 
 @main.command()
+@quick_option
+@out_option
+def profile(quick, out):
+    """Inference-overhead profile of adapter variants; write profile.json."""
+    from benchmarks.arms import Settings
+    from benchmarks.profile import RESULT_FILE, run_profile
+
+    out = _out(out, quick)
+    _write_json(os.path.join(out, RESULT_FILE), run_profile(Settings.get(quick), log=_log))
+
+
+@main.command()
 @click.argument("arm")
 @quick_option
 def memory(arm, quick):
@@ -119,10 +132,10 @@ def report(out, quick, update_docs):
 @quick_option
 @out_option
 def run_all(quick, out):
-    """compare, then scaling (each in its own process), then report."""
+    """compare, scaling and profile (each in its own process), then report."""
     out = _out(out, quick)
     started = time.time()
-    for part in ("compare", "scaling"):
+    for part in ("compare", "scaling", "profile"):
         command = [sys.executable, "-m", "benchmarks", part, "--out", out] + (["--quick"] if quick else [])
         _log(f"$ {' '.join(command[1:])}")
         subprocess.run(command, check=True, cwd=REPO_ROOT)

@@ -89,7 +89,7 @@ def stored_bytes(arm, model, backbone, directory):
     return directory_bytes(path), "head (safetensors)"
 
 
-def _fixed_batch(dataset, preprocessor, batch_size):
+def fixed_batch(dataset, preprocessor, batch_size):
     features, labels = next(iter(tokenized(dataset, preprocessor, batch_size)))
     features = {k: keras.ops.convert_to_numpy(v) for k, v in features.items()}
     return features, np.asarray(labels)
@@ -145,14 +145,14 @@ def run_compare(settings, log=print):
         record["stored_share_of_full"] = record["stored_bytes"] / full_bytes
 
     log("== training-step time, arms interleaved")
-    train_x, train_y = _fixed_batch(data.train, preprocessor, settings.batch_size)
+    train_x, train_y = fixed_batch(data.train, preprocessor, settings.batch_size)
     steps = interleaved_medians(
         {arm: (lambda m=m: m.train_on_batch(train_x, train_y)) for arm, m in models.items()},
         rounds=settings.timing_rounds,
         calls_per_round=settings.timing_calls,
     )
     log("== inference latency at batch 1 and 32, arms interleaved")
-    test_x, _ = _fixed_batch(test, preprocessor, 32)
+    test_x, _ = fixed_batch(test, preprocessor, 32)
     single = {k: v[:1] for k, v in test_x.items()}
     latency_1 = interleaved_medians(
         {arm: (lambda m=m: m.predict_on_batch(single)) for arm, m in models.items()},
