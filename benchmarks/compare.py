@@ -249,5 +249,5 @@ def measure_memory(arm, settings):
         model.fit(batches, epochs=1, verbose=0)
     return {
         "peak_rss_mib": max(peak_rss_mib(), sampler.peak_mib),
-        "training_rss_increase_mib": sampler.peak_mib - before,
+        "training_rss_increase_mib": max(0.0, sampler.peak_mib - before),
     }

@@ -16,6 +16,7 @@ import sys
 import pytest
 
 from benchmarks.arms import ARM_NAMES, Settings, build_arm, load_base_backbone
+from benchmarks.profile import VARIANTS
 from benchmarks.report import DOCUMENTS, END_MARKER, PLOTS, START_MARKER, load_results, render_markdown
 from keras_adapters import count_parameters
 
@@ -59,6 +60,11 @@ def test_quick_run_writes_results_table_and_plots(quick_results):
     assert {(r["jit_compile"], r["bottleneck_size"]) for r in rows["bottleneck"]} == {
         (jit, b) for jit in (False, True) for b in settings.scaling_bottlenecks
     }
+    # The inference profile: every variant at both batch sizes, against the unadapted model.
+    profile = results["profile"]["results"]
+    for batch in ("batch_1", "batch_32"):
+        assert set(profile[batch]) == set(VARIANTS)
+        assert profile[batch]["unadapted"]["vs_unadapted"] == 1.0
     for name in PLOTS:
         assert (quick_results / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
     table = (quick_results / "results.md").read_text(encoding="utf-8")
@@ -94,7 +100,7 @@ def test_arm_trainable_counts_match_their_recipes():
 
 def test_documents_show_the_committed_results():
     results = load_results(RESULTS)
-    assert not results["compare"]["quick"] and not results["scaling"]["quick"]
+    assert not any(results[part]["quick"] for part in ("compare", "scaling", "profile"))
     for document, prefix in DOCUMENTS.items():
         text = (ROOT / document).read_text(encoding="utf-8")
         block = text.split(START_MARKER, 1)[1].split(END_MARKER, 1)[0]
