@@ -5,7 +5,7 @@
     python -m benchmarks compare [--quick] [--out DIR]
     python -m benchmarks scaling [--quick] [--out DIR]
     python -m benchmarks profile [--quick] [--out DIR]
-    python -m benchmarks memory ARM [--quick]
+    python -m benchmarks memory [--quick] [--out DIR]
     python -m benchmarks report [--out DIR] [--update-docs]
 """
 
@@ -95,16 +95,28 @@ def profile(quick, out):
 
 
 @main.command()
+@quick_option
+@out_option
+def memory(quick, out):
+    """Peak RSS of each arm, each in a fresh process; write memory.json."""
+    from benchmarks.arms import Settings
+    from benchmarks.memory import RESULT_FILE, run_memory
+
+    out = _out(out, quick)
+    _write_json(os.path.join(out, RESULT_FILE), run_memory(Settings.get(quick), log=_log))
+
+
+@main.command(name="memory-arm")
 @click.argument("arm")
 @quick_option
-def memory(arm, quick):
-    """Peak RSS of a fresh process training ARM a few steps (prints JSON)."""
+def memory_arm(arm, quick):
+    """(Used by `memory`.) Train ARM a few steps here; print its memory as JSON."""
     from benchmarks.arms import ARM_NAMES, Settings
-    from benchmarks.compare import measure_memory
+    from benchmarks.memory import measure_arm
 
     if arm not in ARM_NAMES:
         raise click.BadParameter(f"{arm!r}; choose from {', '.join(ARM_NAMES)}.", param_hint="ARM")
-    click.echo(json.dumps({"arm": arm, **measure_memory(arm, Settings.get(quick))}))
+    click.echo(json.dumps({"arm": arm, **measure_arm(arm, Settings.get(quick))}))
 
 
 @main.command()
@@ -132,10 +144,10 @@ def report(out, quick, update_docs):
 @quick_option
 @out_option
 def run_all(quick, out):
-    """compare, scaling and profile (each in its own process), then report."""
+    """compare, scaling, profile and memory (each in its own process), then report."""
     out = _out(out, quick)
     started = time.time()
-    for part in ("compare", "scaling", "profile"):
+    for part in ("compare", "scaling", "profile", "memory"):
         command = [sys.executable, "-m", "benchmarks", part, "--out", out] + (["--quick"] if quick else [])
         _log(f"$ {' '.join(command[1:])}")
         subprocess.run(command, check=True, cwd=REPO_ROOT)

@@ -3,20 +3,13 @@
 Accuracy comes from training each arm in turn on the same data. Timings
 come afterwards, with every arm's trained model alive, in interleaved rounds
 (`measure.interleaved_medians`), so a change in the machine's speed during
-the run touches all arms alike. Peak memory cannot be split between arms
-that share a process, so it is measured in a fresh process per arm
-(`python -m benchmarks memory ARM`, several at once: each peak is its own
-process's), training a few steps on the same batches: the peak RSS a user
-of that arm would see.
+the run touches all arms alike. Memory is measured apart, one fresh process
+per arm (`benchmarks/memory.py`).
 """
 
-import json
 import os
-import subprocess
-import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import keras
 import numpy as np
@@ -30,14 +23,7 @@ from benchmarks.arms import (
     compile_arm,
     load_base_backbone,
 )
-from benchmarks.measure import (
-    RssSampler,
-    current_rss_mib,
-    directory_bytes,
-    interleaved_medians,
-    machine_description,
-    peak_rss_mib,
-)
+from benchmarks.measure import directory_bytes, interleaved_medians, machine_description
 from keras_adapters import count_parameters, save_adapters
 from keras_adapters.data import load_dataset
 from keras_adapters.pretrained import load_preprocessor
@@ -176,17 +162,6 @@ def run_compare(settings, log=print):
         record["latency_batch_1_vs_unadapted"] = latency_1[arm]["median_s"] / latency_1["full"]["median_s"]
         record["latency_batch_32_vs_unadapted"] = latency_32[arm]["median_s"] / latency_32["full"]["median_s"]
 
-    log("== peak RSS, one fresh process per arm")
-    # Each process's peak is its own, so they may run side by side.
-    with ThreadPoolExecutor(max_workers=min(len(ARM_NAMES), os.cpu_count() or 1)) as pool:
-        memory = dict(zip(ARM_NAMES, pool.map(lambda a: measure_memory_in_subprocess(a, settings), ARM_NAMES)))
-    for arm in ARM_NAMES:
-        arms[arm].update(memory[arm])
-        log(
-            f"   {arm}: peak {arms[arm]['peak_rss_mib']:.0f} MiB, training "
-            f"+{arms[arm]['training_rss_increase_mib']:.0f} MiB"
-        )
-
     return {
         "kind": "keras-adapters/benchmark-compare",
         "quick": settings.quick,
@@ -207,47 +182,7 @@ def run_compare(settings, log=print):
                 f"predict_on_batch, {settings.latency_calls_batch_1} (batch 1) and "
                 f"{settings.latency_calls_batch_32} (batch 32) calls per round"
             ),
-            "memory": (
-                f"a fresh process per arm training {settings.memory_steps} steps: its peak RSS, "
-                "and the RSS increase while training"
-            ),
         },
         "arms": arms,
         "duration_seconds": time.time() - started,
-    }
-
-
-def measure_memory_in_subprocess(arm, settings):
-    command = [sys.executable, "-m", "benchmarks", "memory", arm] + (["--quick"] if settings.quick else [])
-    result = subprocess.run(command, capture_output=True, text=True, cwd=_repo_root())
-    if result.returncode != 0:
-        raise RuntimeError(f"Memory measurement of {arm!r} failed:\n{result.stderr[-3000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
-def _repo_root():
-    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def measure_memory(arm, settings):
-    """Memory of training `arm` a few steps in this (fresh) process.
-
-    Returns:
-        dict with `peak_rss_mib` (the process's peak) and
-        `training_rss_increase_mib` (highest RSS while training minus the RSS
-        just before: gradients, optimizer state, activations).
-    """
-    keras.utils.set_random_seed(settings.seed)
-    data, preprocessor, _ = load_data(settings)
-    model, _ = build_arm(arm, load_base_backbone(settings), len(data.label_names))
-    compile_arm(model, arm, settings.memory_steps)
-    batches = tokenized(data.train, preprocessor, settings.batch_size).take(settings.memory_steps).cache()
-    for _ in batches:  # tokenize up front: only training is inside the window
-        pass
-    before = current_rss_mib()
-    with RssSampler() as sampler:
-        model.fit(batches, epochs=1, verbose=0)
-    return {
-        "peak_rss_mib": max(peak_rss_mib(), sampler.peak_mib),
-        "training_rss_increase_mib": max(0.0, sampler.peak_mib - before),
     }

@@ -55,10 +55,16 @@ def directory_bytes(path):
 
 
 def peak_rss_mib():
-    """This process's peak resident set size so far, in MiB."""
-    import resource
+    """This process's peak resident set size so far, in MiB (Linux).
 
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    Read from `VmHWM`: `getrusage(...).ru_maxrss` survives `exec`, so in a
+    process started from a big parent it reports the parent's size.
+    """
+    with open("/proc/self/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    raise OSError("/proc/self/status has no VmHWM line")
 
 
 def current_rss_mib():
