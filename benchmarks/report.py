@@ -36,7 +36,7 @@ STORAGE_SHARE = 0.05
 
 def load_results(directory):
     results = {}
-    for name in PARTS + ("run",):
+    for name in PARTS:
         path = os.path.join(directory, f"{name}.json")
         if os.path.exists(path):
             with open(path, encoding="utf-8") as f:
@@ -185,7 +185,8 @@ def render_markdown(results, plot_prefix):
         f"{machine['memory_gib']} GiB, {'GPU: ' + ', '.join(machine['gpu']) if machine['gpu'] else 'no GPU'}), "
         f"TensorFlow {machine['versions']['tensorflow']}, Keras {machine['versions']['keras']}, "
         f"KerasHub {machine['versions']['keras_hub']}, commit {machine['git_commit']}"
-        + (f"; the whole run took {results['run']['duration_seconds'] / 60:.0f} min" if "run" in results else "")
+        + "; wall time per part: "
+        + ", ".join(f"{part} {results[part]['duration_seconds'] / 60:.1f} min" for part in PARTS)
         + ".",
         "",
         f"{setup['backbone']} on {setup['dataset']} ({examples['train']:,} train, "
