@@ -27,7 +27,7 @@ QUICK_RESULTS = os.path.join(REPO_ROOT, "runs", "bench-quick")
 
 quick_option = click.option(
     "--quick", is_flag=True,
-    help="The same pipeline on a small random backbone and a data slice (about a minute).",
+    help="The same pipeline on a small random backbone and a data slice (a few minutes).",
 )
 out_option = click.option(
     "--out", type=click.Path(file_okay=False), default=None,
@@ -58,52 +58,32 @@ def main():
     """keras-adapters benchmarks: adapters vs full fine-tuning, LoRA and a linear probe."""
 
 
-@main.command()
-@quick_option
-@out_option
-def compare(quick, out):
-    """Train and measure every arm in one process; write compare.json."""
-    from benchmarks.arms import Settings
-    from benchmarks.compare import RESULT_FILE, run_compare
-
-    out = _out(out, quick)
-    _write_json(os.path.join(out, RESULT_FILE), run_compare(Settings.get(quick), log=_log))
+#: Each measured part: a module `benchmarks.<part>` with `run_<part>(settings,
+#: log)` and `RESULT_FILE`, run as `python -m benchmarks <part>`.
+PARTS_HELP = {
+    "compare": "Train and measure every arm in one process; write compare.json.",
+    "scaling": "Step time and latency vs sequence length and bottleneck; write scaling.json.",
+    "profile": "Inference-overhead profile of adapter variants; write profile.json.",
+    "memory": "Peak RSS of each arm, each in a fresh process; write memory.json.",
+}
 
 
-@main.command()
-@quick_option
-@out_option
-def scaling(quick, out):
-    """Step time and latency vs sequence length and bottleneck; write scaling.json."""
-    from benchmarks.arms import Settings
-    from benchmarks.scaling import RESULT_FILE, run_scaling
+def _add_part_command(part):
+    @main.command(name=part, help=PARTS_HELP[part])
+    @quick_option
+    @out_option
+    def command(quick, out):
+        import importlib
 
-    out = _out(out, quick)
-    _write_json(os.path.join(out, RESULT_FILE), run_scaling(Settings.get(quick), log=_log))
+        from benchmarks.arms import Settings
 
-
-@main.command()
-@quick_option
-@out_option
-def profile(quick, out):
-    """Inference-overhead profile of adapter variants; write profile.json."""
-    from benchmarks.arms import Settings
-    from benchmarks.profile import RESULT_FILE, run_profile
-
-    out = _out(out, quick)
-    _write_json(os.path.join(out, RESULT_FILE), run_profile(Settings.get(quick), log=_log))
+        module = importlib.import_module(f"benchmarks.{part}")
+        result = getattr(module, f"run_{part}")(Settings.get(quick), log=_log)
+        _write_json(os.path.join(_out(out, quick), module.RESULT_FILE), result)
 
 
-@main.command()
-@quick_option
-@out_option
-def memory(quick, out):
-    """Peak RSS of each arm, each in a fresh process; write memory.json."""
-    from benchmarks.arms import Settings
-    from benchmarks.memory import RESULT_FILE, run_memory
-
-    out = _out(out, quick)
-    _write_json(os.path.join(out, RESULT_FILE), run_memory(Settings.get(quick), log=_log))
+for _part in PARTS_HELP:
+    _add_part_command(_part)
 
 
 @main.command(name="memory-arm")
@@ -147,7 +127,7 @@ def run_all(quick, out):
     """compare, scaling, profile and memory (each in its own process), then report."""
     out = _out(out, quick)
     started = time.time()
-    for part in ("compare", "scaling", "profile", "memory"):
+    for part in PARTS_HELP:
         command = [sys.executable, "-m", "benchmarks", part, "--out", out] + (["--quick"] if quick else [])
         _log(f"$ {' '.join(command[1:])}")
         subprocess.run(command, check=True, cwd=REPO_ROOT)

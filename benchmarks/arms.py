@@ -59,7 +59,7 @@ class Settings:
     batch 32, 2 epochs, seed 0. The quick run is the same pipeline on a
     small random-initialised BERT (MiniLM's real vocabulary and tokenizer)
     and a slice of the same data, so the benchmark code is exercised in the
-    tests in about a minute.
+    tests in a few minutes.
     """
 
     quick: bool = False
