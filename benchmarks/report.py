@@ -51,11 +51,13 @@ def load_results(directory):
 
 
 def _pct(x, digits=2):
+    if 0 < abs(x) < 10 ** -(digits + 2):  # keep tiny shares visible
+        digits += 2
     return f"{100 * x:.{digits}f}%"
 
 
 def _mb(n):
-    return f"{n / 1e6:.2f} MB"
+    return f"{n / 1e6:.2f} MB" if n >= 1e5 else f"{n / 1e3:.1f} kB"
 
 
 def targets(compare):
