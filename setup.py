@@ -45,7 +45,7 @@ setup(
     ],
     extras_require={
         # pytest-xdist: `make test` runs the suite on two worker processes.
-        "test": ["pytest>=8", "pytest-xdist>=3.5", "tensorflow-serving-api==2.21.0"],
+        "test": ["pytest>=8", "pytest-xdist>=3.5", "hypothesis>=6.100", "tensorflow-serving-api==2.21.0"],
         # gRPC client for TF Serving (keras_adapters.export.grpc_predict_request).
         "serving": ["tensorflow-serving-api==2.21.0"],
     },

@@ -8,6 +8,8 @@ pinned by its sha256, so a different package version or a damaged install is
 reported instead of silently giving different data.
 """
 
+from keras_adapters.errors import KerasAdaptersError
+
 import dataclasses
 import hashlib
 import importlib.metadata
@@ -17,7 +19,7 @@ import sys
 
 
 
-class AssetError(ValueError):
+class AssetError(KerasAdaptersError):
     """An asset file that is missing or differs from the pinned version."""
 
 

@@ -9,6 +9,8 @@ offline as a PyPI package:
   are checked against pinned sha256 digests before use.
 """
 
+from keras_adapters.errors import KerasAdaptersError
+
 import os
 
 import keras_hub
@@ -53,7 +55,7 @@ def resolve_preset(preset):
     return preset
 
 
-class PresetError(ValueError):
+class PresetError(KerasAdaptersError):
     """A preset that cannot be loaded; the message says what is allowed."""
 
 

@@ -1,7 +1,9 @@
 """The one exception type of `keras_adapters.data`."""
 
+from keras_adapters.errors import KerasAdaptersError
 
-class DataError(ValueError):
+
+class DataError(KerasAdaptersError):
     """A dataset spec, file or installed asset that cannot be used.
 
     Every bad-input problem found while loading a dataset raises this type,

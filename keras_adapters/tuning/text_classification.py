@@ -14,6 +14,8 @@ tokenizer as `keras-adapters train` does, runs a keras-tuner search with an
                      `export` work on it
 """
 
+from keras_adapters.errors import KerasAdaptersError
+
 import dataclasses
 import functools
 import os
@@ -47,7 +49,7 @@ TRIALS_DIR = "trials"
 BEST_DIR = "best"
 
 
-class TuningError(ValueError):
+class TuningError(KerasAdaptersError):
     """A search that cannot run or produced no usable trial."""
 
 
