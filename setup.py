@@ -31,6 +31,8 @@ setup(
         # does not declare.
         "scipy>=1.10",
         "scikit-learn>=1.3",
+        # Entity-level NER scores (keras_adapters.data.ner), as conlleval.
+        "seqeval>=1.2.2,<1.3",
         # keras-tuner imports tensorboard on the TF backend without depending on it.
         "tensorboard==2.21.0",
         "tensorflow-datasets>=4.9.10,<5",

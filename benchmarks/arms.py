@@ -27,7 +27,6 @@ import keras
 from keras_adapters import add_adapters
 from keras_adapters.pretrained import load_backbone
 from keras_adapters.tasks import PooledTextClassifier
-from keras_adapters.training.schedules import WarmupLinearDecay
 
 ARM_NAMES = ("full", "lora", "probe", "houlsby", "pfeiffer")
 
@@ -174,13 +173,12 @@ def build_arm(arm, backbone, num_classes, bottleneck_size=None):
 
 
 def compile_arm(model, arm, total_steps, jit_compile=False):
-    """Compiles `model` with the shared optimizer recipe and the arm's rate."""
-    schedule = WarmupLinearDecay(LEARNING_RATES[arm], max(total_steps, 1), total_steps // 10)
-    optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=0.01)
-    optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
+    """Compiles the arm's classifier with the shared recipe at the arm's rate.
+
+    The tasks' `compile()` defaults (`keras_adapters.training.recipe`):
+    AdamW, weight decay 0.01 (not on biases and norms), warm-up over 10% of
+    the steps, then linear decay.
+    """
     model.compile(
-        optimizer=optimizer,
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-        jit_compile=jit_compile,
+        learning_rate=LEARNING_RATES[arm], total_steps=max(total_steps, 1), jit_compile=jit_compile
     )

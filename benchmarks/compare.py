@@ -23,12 +23,13 @@ from benchmarks.arms import (
     compile_arm,
     load_base_backbone,
 )
-from benchmarks.measure import directory_bytes, interleaved_medians, machine_description
+from benchmarks.measure import interleaved_medians, machine_description
 from keras_adapters import count_parameters, save_adapters
 from keras_adapters.data import load_dataset
 from keras_adapters.pretrained import load_preprocessor
 from keras_adapters.training.metrics import classification_metrics
 from keras_adapters.training.text_classification import tokenized
+from keras_adapters.utils.sizes import directory_bytes
 
 RESULT_FILE = "compare.json"
 

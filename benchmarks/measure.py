@@ -43,17 +43,6 @@ def interleaved_medians(functions, rounds, calls_per_round, warmup=1):
     }
 
 
-def directory_bytes(path):
-    """Total size of the files under `path` (or of the file `path`)."""
-    if os.path.isfile(path):
-        return os.path.getsize(path)
-    return sum(
-        os.path.getsize(os.path.join(root, name))
-        for root, _, names in os.walk(path)
-        for name in names
-    )
-
-
 def peak_rss_mib():
     """This process's peak resident set size so far, in MiB (Linux).
 

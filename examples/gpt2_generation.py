@@ -36,6 +36,7 @@ import numpy as np  # noqa: E402
 import keras_adapters  # noqa: E402
 from keras_adapters.assets import file_sha256  # noqa: E402
 from keras_adapters.data import load_dataset  # noqa: E402
+from keras_adapters.utils.sizes import directory_bytes  # noqa: E402
 
 ENCODER_SHA256 = "196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783"
 MERGES_SHA256 = "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5"
@@ -126,7 +127,7 @@ def main():
 
     output_dir = args.output_dir or os.path.join(tempfile.mkdtemp(), "gpt2_reviews_adapter")
     keras_adapters.save_adapters(lm, output_dir)
-    size = sum(os.path.getsize(os.path.join(output_dir, n)) for n in os.listdir(output_dir))
+    size = directory_bytes(output_dir)
     print(f"adapter saved to {output_dir} ({size / 1e6:.2f} MB)")
 
 

@@ -37,7 +37,6 @@ from keras_adapters.data.ner import (  # noqa: E402
 )
 from keras_adapters.pretrained import load_backbone, load_preprocessor  # noqa: E402
 from keras_adapters.tasks import TokenClassifier  # noqa: E402
-from keras_adapters.training import WarmupLinearDecay  # noqa: E402
 
 TWEET = "Heading to the Empire State Building with @john before the Knicks game tonight".split()
 
@@ -81,11 +80,9 @@ def main():
     train = encode_ner(tokenizer, data.train, data.label_names, sizes["length"])
     validation = encode_ner(tokenizer, data.validation, data.label_names, sizes["length"])
     steps = sizes["epochs"] * -(-len(data.train) // sizes["batch"])
-    model.compile(
-        optimizer=keras.optimizers.AdamW(WarmupLinearDecay(sizes["learning_rate"], steps, steps // 10)),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-    )
+    # The recipe: AdamW, 10% warm-up then linear decay, cross-entropy, and an
+    # accuracy weighted by the sample weight (so unlabelled pieces do not count).
+    model.compile(learning_rate=sizes["learning_rate"], total_steps=steps)
     model.fit(train.features, train.labels, sample_weight=train.sample_weight,
               validation_data=(validation.features, validation.labels, validation.sample_weight),
               batch_size=sizes["batch"], epochs=sizes["epochs"], verbose=2)

@@ -32,10 +32,12 @@ import numpy as np  # noqa: E402
 from keras_adapters import save_adapters  # noqa: E402
 from keras_adapters.data import load_dataset  # noqa: E402
 from keras_adapters.pretrained import load_backbone, load_preprocessor  # noqa: E402
-from keras_adapters.training import WarmupLinearDecay, classification_metrics  # noqa: E402
+from keras_adapters.training import classification_metrics  # noqa: E402
+from keras_adapters.training.schedules import learning_rate_schedule  # noqa: E402
 from keras_adapters.training.text_classification import tokenized  # noqa: E402
 from keras_adapters.tuning import AdapterHyperModel, default_compile  # noqa: E402
 from keras_adapters.tuning.results import collect_trial_results, write_results  # noqa: E402
+from keras_adapters.utils.sizes import directory_bytes  # noqa: E402
 
 FULL = dict(train=2000, validation=500, test=1000, sequence_length=32, epochs=1,
             bottlenecks=[8, 64, 256], eager=False)
@@ -43,10 +45,6 @@ FULL = dict(train=2000, validation=500, test=1000, sequence_length=32, epochs=1,
 # longer than training the smoke run's two batches.
 SMOKE = dict(train=48, validation=32, test=32, sequence_length=16, epochs=1, bottlenecks=[8, 64],
              eager=True)
-
-
-def directory_bytes(path):
-    return sum(os.path.getsize(os.path.join(r, f)) for r, _, files in os.walk(path) for f in files)
 
 
 def main():
@@ -72,7 +70,7 @@ def main():
         num_classes=len(data.label_names),
         bottleneck_sizes=sizes["bottlenecks"],
         learning_rate=1e-3,
-        learning_rate_schedule=lambda peak: WarmupLinearDecay(peak, steps, steps // 10),
+        learning_rate_schedule=functools.partial(learning_rate_schedule, total_steps=steps),
         compile_task=functools.partial(default_compile, run_eagerly=sizes["eager"]),
         seed=0,
     )

@@ -15,8 +15,14 @@ these blocks, nested where it makes sense:
   to the i-th adapter.
 
 Each block serializes to a small JSON-compatible dict, so the active setup
-is saved with the model.
+is saved with the model. Anything malformed raises `KerasAdaptersError` (a
+`ValueError`) that says what is allowed.
 """
+
+import math
+import numbers
+
+from keras_adapters.errors import KerasAdaptersError
 
 
 class AdapterSetup:
@@ -26,8 +32,8 @@ class AdapterSetup:
         *children: adapter names (str) or nested blocks, at least one.
 
     Raises:
-        ValueError: without children, or for a child that is neither a name
-            nor a block.
+        KerasAdaptersError: without children, or for a child that is neither
+            a name nor a block.
 
     Example:
 
@@ -39,8 +45,13 @@ class AdapterSetup:
 
     def __init__(self, *children):
         if not children:
-            raise ValueError(f"{type(self).__name__} needs at least one adapter.")
+            raise KerasAdaptersError(f"{type(self).__name__} needs at least one adapter.")
         self.children = [parse_setup(child) for child in children]
+        if any(child is None for child in self.children):
+            raise KerasAdaptersError(
+                f"{type(self).__name__} got an empty child (None or []) in {list(children)!r}; "
+                "each child is an adapter name or a block."
+            )
 
     def adapter_names(self):
         """Every adapter name used, in order, without repeats."""
@@ -95,14 +106,18 @@ class Average(AdapterSetup):
         super().__init__(*children)
         if weights is None:
             weights = [1.0 / len(self.children)] * len(self.children)
+        if not isinstance(weights, (list, tuple)) or not all(is_finite_number(w) for w in weights):
+            raise KerasAdaptersError(
+                f"Average weights must be a list of finite numbers, one per adapter; got {weights!r}."
+            )
         weights = [float(w) for w in weights]
         if len(weights) != len(self.children):
-            raise ValueError(
+            raise KerasAdaptersError(
                 f"Average got {len(weights)} weights for {len(self.children)} adapters; "
                 "give one weight per adapter."
             )
         if abs(sum(weights) - 1.0) > 1e-6:
-            raise ValueError(f"Average weights must sum to 1; got {weights} (sum {sum(weights)}).")
+            raise KerasAdaptersError(f"Average weights must sum to 1; got {weights} (sum {sum(weights)}).")
         self.weights = weights
 
     def get_config(self):
@@ -119,7 +134,7 @@ class Fuse(AdapterSetup):
         *children: two or more adapter names.
 
     Raises:
-        ValueError: for fewer than two names, or a nested block.
+        KerasAdaptersError: for fewer than two names, or a nested block.
 
     Example:
 
@@ -130,7 +145,7 @@ class Fuse(AdapterSetup):
     def __init__(self, *children):
         super().__init__(*children)
         if len(self.children) < 2 or not all(isinstance(c, str) for c in self.children):
-            raise ValueError("Fuse needs two or more adapter names (not nested blocks).")
+            raise KerasAdaptersError("Fuse needs two or more adapter names (not nested blocks).")
 
     @property
     def name(self):
@@ -153,13 +168,16 @@ class BatchSplit(AdapterSetup):
 
     def __init__(self, *children, batch_sizes):
         super().__init__(*children)
-        batch_sizes = [int(size) for size in batch_sizes]
-        if len(batch_sizes) != len(self.children) or any(size < 0 for size in batch_sizes):
-            raise ValueError(
-                f"BatchSplit needs one non-negative batch size per adapter; got {batch_sizes} "
-                f"for {len(self.children)} adapters."
+        if (
+            not isinstance(batch_sizes, (list, tuple))
+            or len(batch_sizes) != len(self.children)
+            or not all(_is_integer(size) and size >= 0 for size in batch_sizes)
+        ):
+            raise KerasAdaptersError(
+                f"BatchSplit needs one non-negative int batch size per adapter; got "
+                f"{batch_sizes!r} for {len(self.children)} adapters."
             )
-        self.batch_sizes = batch_sizes
+        self.batch_sizes = [int(size) for size in batch_sizes]
 
     def get_config(self):
         return {**super().get_config(), "batch_sizes": self.batch_sizes}
@@ -182,6 +200,56 @@ class Parallel(AdapterSetup):
 
 
 _BLOCKS = {cls.__name__: cls for cls in (Stack, Average, Fuse, BatchSplit, Parallel)}
+# Config keys each block takes besides "type" and "children".
+_BLOCK_ARGUMENTS = {"Average": ("weights",), "BatchSplit": ("batch_sizes",)}
+
+
+def is_finite_number(value):
+    """Whether `value` is a usable weight: a real number, not bool/NaN/inf.
+
+    Args:
+        value: anything.
+
+    Returns:
+        True for a finite int or float (numpy scalars included).
+
+    Example:
+
+    >>> is_finite_number(0.5), is_finite_number(float("nan")), is_finite_number(True)
+    (True, False, False)
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        return False
+
+
+def _is_integer(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _parse_block_config(config):
+    """A block from its `get_config()` dict, every key checked."""
+    block_type = config["type"]
+    allowed = _BLOCK_ARGUMENTS.get(block_type, ())
+    unknown = sorted(str(key) for key in config if key not in ("type", "children", *allowed))
+    if unknown:
+        raise KerasAdaptersError(
+            f"Invalid {block_type} config: unknown key(s) {unknown}; it takes 'type', "
+            f"'children'{''.join(f', {key!r}' for key in allowed)}."
+        )
+    children = config.get("children")
+    if not isinstance(children, (list, tuple)):
+        raise KerasAdaptersError(
+            f"Invalid {block_type} config: 'children' must be a list of adapter names or "
+            f"blocks; got {children!r}."
+        )
+    arguments = {key: config[key] for key in allowed if key in config}
+    if block_type == "BatchSplit" and "batch_sizes" not in arguments:
+        raise KerasAdaptersError("Invalid BatchSplit config: 'batch_sizes' is missing.")
+    return _BLOCKS[block_type](*children, **arguments)
 
 
 def parse_setup(setup):
@@ -195,7 +263,7 @@ def parse_setup(setup):
         None, a name (str) or an `AdapterSetup`.
 
     Raises:
-        ValueError: for anything else.
+        KerasAdaptersError: for anything else, or a malformed block.
 
     Example:
 
@@ -209,13 +277,10 @@ def parse_setup(setup):
     if isinstance(setup, (list, tuple)):
         if not setup:
             return None
-        return setup[0] if len(setup) == 1 else Stack(*setup)
-    if isinstance(setup, dict) and setup.get("type") in _BLOCKS:
-        config = dict(setup)
-        cls = _BLOCKS[config.pop("type")]
-        children = config.pop("children")
-        return cls(*children, **config)
-    raise ValueError(
+        return parse_setup(setup[0]) if len(setup) == 1 else Stack(*setup)
+    if isinstance(setup, dict) and isinstance(setup.get("type"), str) and setup["type"] in _BLOCKS:
+        return _parse_block_config(setup)
+    raise KerasAdaptersError(
         f"Invalid adapter setup {setup!r}: use an adapter name, a list of names, or "
         "Stack / Average / Fuse / BatchSplit / Parallel from keras_adapters.composition."
     )

@@ -5,6 +5,8 @@ import json
 import math
 import os
 
+from keras_adapters.errors import KerasAdaptersError
+
 #: Where an adapter can sit inside a transformer block. Both are on the
 #: sublayer branch, after the branch dropout and before the residual add.
 BLOCK_PLACEMENTS = ("attention", "feedforward")
@@ -54,9 +56,67 @@ _PRESETS = {
 
 
 def _fail(field, value, allowed):
-    raise ValueError(
+    raise KerasAdaptersError(
         f"Invalid AdapterConfig field `{field}`: got {value!r}. Allowed: {allowed}."
     )
+
+
+def _is_finite_number(value):
+    """True for an int or float (not a bool) that is neither NaN nor infinite."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    # math.isfinite cannot convert a huge int to float; every int is finite.
+    return isinstance(value, int) or math.isfinite(value)
+
+
+def read_json_object(path, what="JSON file"):
+    """Reads a UTF-8 JSON file that must hold one object.
+
+    Args:
+        path: the file.
+        what: how messages name the file (e.g. "Run file").
+
+    Returns:
+        The parsed dict.
+
+    Raises:
+        KerasAdaptersError: if the file cannot be read, is not UTF-8, is not
+            valid (e.g. truncated) JSON or holds something other than an
+            object; the message names the file.
+
+    Example:
+
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "cut.json")
+    >>> with open(path, "w") as f:
+    ...     _ = f.write('{"format": "keras-adap')
+    >>> read_json_object(path, "Run file")
+    Traceback (most recent call last):
+    ...
+    keras_adapters.errors.KerasAdaptersError: Run file '...cut.json' is not valid JSON (truncated or edited?): Unterminated string starting at: line 1 column 12 (char 11).
+    """
+    path = os.fspath(path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except OSError as e:
+        raise KerasAdaptersError(f"{what} {path!r} cannot be read: {e.strerror or e}.") from None
+    except UnicodeDecodeError as e:
+        raise KerasAdaptersError(
+            f"{what} {path!r} is not UTF-8 text (byte offset {e.start}); it is damaged "
+            "or not the file keras-adapters wrote."
+        ) from None
+    except (ValueError, RecursionError) as e:
+        # JSONDecodeError, or a number too long to convert, or deep nesting.
+        raise KerasAdaptersError(
+            f"{what} {path!r} is not valid JSON (truncated or edited?): {e}."
+        ) from None
+    if not isinstance(data, dict):
+        raise KerasAdaptersError(
+            f"{what} {path!r} must hold a JSON object; it holds a JSON "
+            f"{type(data).__name__}."
+        )
+    return data
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,6 +126,9 @@ class AdapterConfig:
     Exactly one of `bottleneck_size` and `reduction_factor` is set; with a
     reduction factor the bottleneck is `hidden_dim // reduction_factor`
     (at least 1), resolved when the adapter is inserted into a backbone.
+    The resolved width may be at most 4 x the backbone's hidden size (the
+    feed-forward width of BERT/GPT-2 blocks); `add_adapters` and
+    `add_adapter` refuse a wider one before allocating anything.
 
     Args:
         bottleneck_size: int. Width of the bottleneck (Houlsby's `m`).
@@ -123,7 +186,7 @@ class AdapterConfig:
         has_size = self.bottleneck_size is not None
         has_factor = self.reduction_factor is not None
         if has_size == has_factor:
-            raise ValueError(
+            raise KerasAdaptersError(
                 "Invalid AdapterConfig: set exactly one of `bottleneck_size` "
                 f"and `reduction_factor` (got bottleneck_size="
                 f"{self.bottleneck_size!r}, reduction_factor="
@@ -136,12 +199,9 @@ class AdapterConfig:
         ):
             _fail("bottleneck_size", self.bottleneck_size, "a positive int")
         if has_factor and (
-            isinstance(self.reduction_factor, bool)
-            or not isinstance(self.reduction_factor, (int, float))
-            or not self.reduction_factor > 0
-            or not math.isfinite(self.reduction_factor)
+            not _is_finite_number(self.reduction_factor) or not self.reduction_factor > 0
         ):
-            _fail("reduction_factor", self.reduction_factor, "a positive number")
+            _fail("reduction_factor", self.reduction_factor, "a finite positive number")
         if self.activation not in ACTIVATIONS:
             _fail("activation", self.activation, ", ".join(ACTIVATIONS))
         if not self.placements:
@@ -153,16 +213,14 @@ class AdapterConfig:
             _fail("placements", self.placements, "each placement at most once")
         if self.initialization not in INITIALIZATIONS:
             _fail("initialization", self.initialization, ", ".join(INITIALIZATIONS))
-        if not isinstance(self.init_scale, (int, float)) or not self.init_scale > 0:
-            _fail("init_scale", self.init_scale, "a positive number")
-        if (
-            not isinstance(self.dropout, (int, float))
-            or isinstance(self.dropout, bool)
-            or not 0 <= self.dropout < 1
-        ):
+        # Float fields must be finite: a NaN or infinite value (JSON files may
+        # hold `NaN` or `Infinity`) would train to NaN weights without an error.
+        if not _is_finite_number(self.init_scale) or not self.init_scale > 0:
+            _fail("init_scale", self.init_scale, "a finite positive number")
+        if not _is_finite_number(self.dropout) or not 0 <= self.dropout < 1:
             _fail("dropout", self.dropout, "a number in [0, 1)")
-        if not isinstance(self.scaling, (int, float)) or isinstance(self.scaling, bool):
-            _fail("scaling", self.scaling, "a number")
+        if not _is_finite_number(self.scaling):
+            _fail("scaling", self.scaling, "a finite number (not NaN or infinity)")
         if self.layers is not None:
             if not self.layers:
                 _fail("layers", list(self.layers), "None (every layer) or a non-empty list")
@@ -186,7 +244,7 @@ class AdapterConfig:
         """Returns the sorted layer indices that get adapters.
 
         Raises:
-            ValueError: if an index is not below `num_layers`.
+            KerasAdaptersError: if an index is not below `num_layers`.
         """
         if self.layers is None:
             return tuple(range(num_layers))
@@ -215,10 +273,10 @@ class AdapterConfig:
         (or the reverse) replaces it.
 
         Raises:
-            ValueError: for an unknown preset name or invalid overrides.
+            KerasAdaptersError: for an unknown preset name or invalid overrides.
         """
         if name not in _PRESETS:
-            raise ValueError(
+            raise KerasAdaptersError(
                 f"Unknown adapter preset {name!r}. Allowed: {', '.join(_PRESETS)}."
             )
         fields = dict(_PRESETS[name])
@@ -243,12 +301,16 @@ class AdapterConfig:
         """Builds a config from `to_dict()` output (missing fields default).
 
         Raises:
-            ValueError: on unknown fields or a newer format version.
+            KerasAdaptersError: on unknown fields or a newer format version.
         """
+        if not isinstance(data, dict):
+            raise KerasAdaptersError(
+                f"An adapter config must be a dict (JSON object); got {type(data).__name__}."
+            )
         data = dict(data)
         version = data.pop("format_version", FORMAT_VERSION)
         if not isinstance(version, int) or version > FORMAT_VERSION:
-            raise ValueError(
+            raise KerasAdaptersError(
                 f"This adapter config has format_version {version!r}; this "
                 f"keras-adapters reads versions up to {FORMAT_VERSION}. "
                 "Upgrade keras-adapters to load it."
@@ -256,7 +318,7 @@ class AdapterConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ValueError(
+            raise KerasAdaptersError(
                 f"Unknown AdapterConfig field(s) {unknown}. Allowed: {sorted(known)}."
             )
         if "reduction_factor" in data and data["reduction_factor"] is not None:
@@ -291,7 +353,7 @@ class AdapterConfig:
             **overrides: fields to change on the result.
 
         Raises:
-            ValueError: if `spec` is none of the above or is invalid.
+            KerasAdaptersError: if `spec` is none of the above or is invalid.
         """
         if isinstance(spec, AdapterConfig):
             config = spec
@@ -303,30 +365,25 @@ class AdapterConfig:
                 config = cls.from_preset(text)
             elif os.path.isfile(os.path.join(text, SAVED_ADAPTER_CONFIG_FILE)):
                 # A directory written by `save_adapters`: reuse its config.
-                with open(os.path.join(text, SAVED_ADAPTER_CONFIG_FILE), encoding="utf-8") as f:
-                    config = cls.from_dict(json.load(f)["adapter_config"])
+                saved_path = os.path.join(text, SAVED_ADAPTER_CONFIG_FILE)
+                document = read_json_object(saved_path, "Saved adapter config file")
+                if not isinstance(document.get("adapter_config"), dict):
+                    raise KerasAdaptersError(
+                        f"Saved adapter config file {saved_path!r} has no `adapter_config` "
+                        "object; it was not written by keras_adapters.save_adapters."
+                    )
+                config = cls.from_dict(document["adapter_config"])
             elif text.endswith(".json") or os.path.exists(text):
                 if not os.path.isfile(text):
-                    raise ValueError(f"Adapter config file {text!r} does not exist.")
-                with open(text, encoding="utf-8") as f:
-                    try:
-                        data = json.load(f)
-                    except json.JSONDecodeError as e:
-                        raise ValueError(
-                            f"Adapter config file {text!r} is not valid JSON: {e}"
-                        ) from None
-                if not isinstance(data, dict):
-                    raise ValueError(
-                        f"Adapter config file {text!r} must hold a JSON object."
-                    )
-                config = cls.from_dict(data)
+                    raise KerasAdaptersError(f"Adapter config file {text!r} does not exist.")
+                config = cls.from_dict(read_json_object(text, "Adapter config file"))
             else:
-                raise ValueError(
+                raise KerasAdaptersError(
                     f"Unknown adapter preset {text!r}. Allowed: "
                     f"{', '.join(_PRESETS)}, or a path to a JSON config file."
                 )
         else:
-            raise ValueError(
+            raise KerasAdaptersError(
                 "`config` must be an AdapterConfig, a preset name "
                 f"({', '.join(_PRESETS)}), a dict or a JSON file path; got "
                 f"{type(spec).__name__}."

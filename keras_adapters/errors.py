@@ -20,3 +20,17 @@ class KerasAdaptersError(ValueError):
     ...     print(e)
     Bottleneck 100000 is wider than the model.
     """
+
+
+class UnsupportedBackboneError(KerasAdaptersError, TypeError):
+    """A backbone class keras-adapters cannot put adapters into.
+
+    Also a `TypeError` (the model given is of the wrong kind), so callers
+    that catch `TypeError` keep working.
+
+    Example:
+
+    >>> from keras_adapters.errors import UnsupportedBackboneError
+    >>> issubclass(UnsupportedBackboneError, (ValueError, TypeError))
+    True
+    """

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+import safetensors.numpy
 from click.testing import CliRunner
 
 from keras_adapters.cli.main import main
@@ -94,20 +95,28 @@ def test_existing_run_needs_overwrite(tiny_preset, tiny_csv, tmp_path):
 
 
 def test_interrupt_keeps_last_good_checkpoint(tiny_preset, tiny_csv, tmp_path, monkeypatch):
-    original = callbacks.TrainingLog.on_epoch_begin
+    # Ctrl-C while epoch 2's checkpoint is being written (its weights file is
+    # on disk, its config not yet): epoch 1's checkpoint stays, complete, and
+    # the message names epoch 1, the one on disk.
+    monkeypatch.setattr(callbacks.BestAdapterCheckpoint, "_improved", lambda self, value: True)
+    written = []
+    write = safetensors.numpy.save_file
 
-    def interrupt_second_epoch(self, epoch, logs=None):
-        if epoch == 1:
+    def write_then_interrupt(tensors, filename, *args, **kwargs):
+        write(tensors, filename, *args, **kwargs)
+        written.append(filename)
+        if len(written) == 2:
             raise KeyboardInterrupt
-        original(self, epoch, logs)
 
-    monkeypatch.setattr(callbacks.TrainingLog, "on_epoch_begin", interrupt_second_epoch)
+    monkeypatch.setattr(safetensors.numpy, "save_file", write_then_interrupt)
     out = tmp_path / "run"
     result = CliRunner().invoke(main, _train_args(tiny_preset, f"csv:{tiny_csv}", out))
     assert result.exit_code == 130
-    assert "last good checkpoint (epoch 1) is intact" in result.output
+    assert len(written) == 2 and "last good checkpoint (epoch 1) is intact" in result.output
+    assert sorted(os.listdir(out)) == ["adapter", "run.json"]
     assert sorted(os.listdir(out / "adapter")) == ["adapter_config.json", "adapter_weights.safetensors"]
-    assert not [name for name in os.listdir(out) if "partial" in name]
+    assert json.loads((out / "adapter" / "adapter_config.json").read_text())["metadata"]["epoch"] == 1
+    assert not [name for name in os.listdir(tmp_path) if "partial" in name or ".old-" in name]
     monkeypatch.undo()
     result = CliRunner().invoke(main, ["predict", str(out), "good fun"])
     assert result.exit_code == 0, result.output

@@ -1,12 +1,28 @@
 """Many adapters on one backbone: management verbs and composition blocks."""
 
+import copy
+import json
+
 import keras
 import keras_hub
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from keras_adapters import add_adapters, count_parameters
-from keras_adapters.composition import Average, BatchSplit, Fuse, Parallel, Stack
+from keras_adapters.composition import (
+    AdapterSetup,
+    Average,
+    BatchSplit,
+    Fuse,
+    Parallel,
+    Stack,
+    parse_setup,
+    setup_config,
+    setup_names,
+)
+from keras_adapters.errors import KerasAdaptersError
 
 from conftest import bert, inputs_for, output_of
 
@@ -170,3 +186,131 @@ def test_average_adapter_merges_weights_of_same_shape(two_tasks):
         backbone.average_adapter("bad", ["a", "wide"])
     with pytest.raises(ValueError, match="summing to 1"):
         backbone.average_adapter("bad", ["a", "b"], weights=[1.0, 1.0])
+
+
+# -- property-based: the setup grammar (pure Python, no backbone) -------------
+
+NAMES = st.sampled_from(["a", "b", "c", "lang.en", "task-1"])
+
+
+def _weights(count):
+    """`count` positive weights summing to 1."""
+    return st.lists(st.integers(1, 9), min_size=count, max_size=count).map(lambda ks: [k / sum(ks) for k in ks])
+
+
+def _blocks(children):
+    child_lists = st.lists(children, min_size=1, max_size=3)
+    return st.one_of(
+        child_lists.map(lambda c: Stack(*c)),
+        child_lists.map(lambda c: Parallel(*c)),
+        child_lists.flatmap(lambda c: _weights(len(c)).map(lambda w: Average(*c, weights=w))),
+        child_lists.flatmap(
+            lambda c: st.lists(st.integers(0, 4), min_size=len(c), max_size=len(c)).map(
+                lambda sizes: BatchSplit(*c, batch_sizes=sizes)
+            )
+        ),
+        st.lists(NAMES, min_size=2, max_size=3).map(lambda n: Fuse(*n)),
+    )
+
+
+SETUPS = st.recursive(NAMES, _blocks, max_leaves=8)
+
+
+def _leaf_names(config):
+    if isinstance(config, str):
+        return [config]
+    return [name for child in config["children"] for name in _leaf_names(child)]
+
+
+@settings(max_examples=50, deadline=None)
+@given(SETUPS)
+def test_valid_setups_round_trip_through_json_config(setup):
+    config = setup_config(setup)
+    assert json.loads(json.dumps(config)) == config  # JSON-compatible
+    assert parse_setup(json.loads(json.dumps(config))) == setup
+    assert setup_config(parse_setup(config)) == config
+    names = setup_names(setup)
+    assert len(names) == len(set(names)) and set(names) == set(_leaf_names(config))
+    if isinstance(setup, Stack) and all(isinstance(c, str) for c in setup.children):
+        assert parse_setup(list(setup.children)) == (setup.children[0] if len(setup.children) == 1 else setup)
+
+
+def _dict_nodes(config):
+    if isinstance(config, str):
+        return []
+    return [config] + [node for child in config["children"] for node in _dict_nodes(child)]
+
+
+# Each corrupts one block config in a way the grammar forbids.
+CORRUPTIONS = {
+    "no children": lambda node: node.pop("children"),
+    "children not a list": lambda node: node.update(children="ab"),
+    "no children at all": lambda node: node.update(children=[]),
+    "None child": lambda node: node["children"].append(None),
+    "empty list child": lambda node: node["children"].append([]),
+    "number child": lambda node: node["children"].append(3),
+    "unknown key": lambda node: node.update(colour="red"),
+    "unknown type": lambda node: node.update(type="Shuffle"),
+    "type not a string": lambda node: node.update(type=["Stack"]),
+    "weights not summing to 1": lambda node: node.update(type="Average", weights=[2.0] * len(node["children"])),
+    "NaN weight": lambda node: node.update(type="Average", weights=[float("nan")] * len(node["children"])),
+    "weight not a number": lambda node: node.update(type="Average", weights=["1"] * len(node["children"])),
+    "weights not a list": lambda node: node.update(type="Average", weights=1.0),
+    "one weight too many": lambda node: node.update(
+        type="Average", weights=[1.0 / (len(node["children"]) + 1)] * (len(node["children"]) + 1)
+    ),
+    "negative batch size": lambda node: node.update(type="BatchSplit", batch_sizes=[-1] * len(node["children"])),
+    "fractional batch size": lambda node: node.update(type="BatchSplit", batch_sizes=[1.5] * len(node["children"])),
+    "batch sizes missing": lambda node: node.update(type="BatchSplit"),
+    "nested block in Fuse": lambda node: node.update(type="Fuse", children=["a", {"type": "Stack", "children": ["b"]}]),
+    "Fuse of one": lambda node: node.update(type="Fuse", children=["a"]),
+}
+
+
+def _strip_arguments(node):
+    # Drop block-specific keys so that a corruption changing "type" is the
+    # only fault (an Average's weights on a BatchSplit would be one more).
+    for key in ("weights", "batch_sizes"):
+        node.pop(key, None)
+
+
+@settings(max_examples=50, deadline=None)
+@given(setup=SETUPS.filter(lambda s: not isinstance(s, str)), corruption=st.sampled_from(sorted(CORRUPTIONS)),
+       data=st.data())
+def test_invalid_setups_give_one_clear_value_error(setup, corruption, data):
+    config = copy.deepcopy(setup_config(setup))
+    node = data.draw(st.sampled_from(_dict_nodes(config)))
+    if corruption in ("weights not summing to 1", "NaN weight", "weight not a number", "weights not a list",
+                      "one weight too many", "negative batch size", "fractional batch size",
+                      "batch sizes missing"):
+        _strip_arguments(node)
+    CORRUPTIONS[corruption](node)
+    with pytest.raises(KerasAdaptersError) as error:
+        parse_setup(config)
+    message = str(error.value)
+    assert message and "\n" not in message
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=4) | NAMES,
+    lambda children: st.one_of(
+        st.lists(children, max_size=3),
+        st.dictionaries(st.sampled_from(["type", "children", "weights", "batch_sizes", "x"]), children, max_size=4),
+        st.fixed_dictionaries({"type": st.sampled_from(["Stack", "Average", "Fuse", "BatchSplit", "Parallel"]),
+                               "children": children}),
+    ),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=50, deadline=None)
+@given(JSON_VALUES)
+def test_arbitrary_json_is_a_setup_or_a_keras_adapters_error(value):
+    try:
+        setup = parse_setup(value)
+    except KerasAdaptersError as error:
+        assert str(error) and "\n" not in str(error)
+        return
+    # Whatever parses is a real setup and round-trips.
+    assert setup is None or isinstance(setup, (str, AdapterSetup))
+    assert parse_setup(setup_config(setup)) == setup

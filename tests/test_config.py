@@ -4,6 +4,7 @@ import pytest
 
 from keras_adapters import AdapterConfig, add_adapters
 from keras_adapters.config import FORMAT_VERSION
+from keras_adapters.errors import KerasAdaptersError
 
 from conftest import bert
 
@@ -100,3 +101,42 @@ def test_config_from_json_file(tmp_path):
         AdapterConfig.get(str(tmp_path / "bad.json"))
     with pytest.raises(ValueError, match="does not exist"):
         AdapterConfig.get(str(tmp_path / "missing.json"))
+
+
+@pytest.mark.parametrize("field", ["scaling", "init_scale", "dropout", "reduction_factor"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_float_fields_must_be_finite(field, value):
+    # NaN scaling used to pass and train to NaN weights.
+    fields = {field: value}
+    if field == "reduction_factor":
+        fields["bottleneck_size"] = None
+    with pytest.raises(KerasAdaptersError, match=f"`{field}`: got {value!r}"):
+        AdapterConfig(**fields)
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
+def test_non_finite_values_in_json_files_are_refused(tmp_path, literal):
+    # Python's json module reads these non-standard literals as floats.
+    path = tmp_path / "adapter.json"
+    path.write_text(f'{{"bottleneck_size": 8, "scaling": {literal}}}')
+    with pytest.raises(KerasAdaptersError, match="scaling.*finite"):
+        AdapterConfig.get(str(path))
+    with pytest.raises(KerasAdaptersError, match="scaling"):
+        AdapterConfig.from_json(path.read_text())
+
+
+def test_booleans_are_not_numbers():
+    with pytest.raises(KerasAdaptersError, match="init_scale"):
+        AdapterConfig(init_scale=True)
+    assert AdapterConfig(scaling=10**400).scaling == 10**400  # a huge int is finite
+
+
+def test_truncated_json_file_names_the_file(tmp_path):
+    path = tmp_path / "adapter.json"
+    path.write_text(AdapterConfig().to_json()[:40])
+    with pytest.raises(KerasAdaptersError, match="not valid JSON") as error:
+        AdapterConfig.get(str(path))
+    assert str(path) in str(error.value)
+    path.write_text("[1, 2]")
+    with pytest.raises(KerasAdaptersError, match="must hold a JSON object"):
+        AdapterConfig.get(str(path))

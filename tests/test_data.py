@@ -281,11 +281,13 @@ def test_jsonl_boolean_and_float_labels(tmp_path):
     lines = [json.dumps({"text": f"d{i}", "label": i % 2 == 0}) for i in range(10)]
     path = _write(tmp_path, "bool.jsonl", "\n".join(lines))
     assert load_dataset(f"jsonl:{path}").label_names == ["false", "true"]
+    # 1.0 is refused: the parser loses its text, so it cannot be told from 1.
     lines = [json.dumps({"text": f"d{i}", "label": float(i % 2)}) for i in range(10)]
     path = _write(tmp_path, "float.jsonl", "\n".join(lines))
-    assert load_dataset(f"jsonl:{path}").label_names == ["0", "1"]
+    with pytest.raises(DataError, match="line 1: the number 0.0; line 2: the number 1.0.*1.0 and 1"):
+        load_dataset(f"jsonl:{path}")
     path = _write(tmp_path, "bad.jsonl", '{"text": "a", "label": 0.5}\n{"text": "b", "label": 1}')
-    with pytest.raises(DataError, match="integers or strings.*line 1: the number 0.5"):
+    with pytest.raises(DataError, match="JSON integers or booleans.*line 1: the number 0.5"):
         load_dataset(f"jsonl:{path}")
     path = _write(tmp_path, "num.jsonl", '{"text": "a", "label": 0}\n{"text": 3, "label": 1}')
     with pytest.raises(DataError, match="must hold strings.*line 2"):
@@ -301,6 +303,72 @@ def test_csv_integer_labels_keep_their_ids(tmp_path):
     assert data.num_examples == {"train": 4, "validation": 1}
     assert all(int(t[1:]) % 2 == y for t, y in _items(data.train))
     assert _items(data.validation) == [("v", 1)]
+
+
+def test_labels_are_strings_compared_exactly(tmp_path):
+    # "01", "+1" and "1" used to merge into the class 1.
+    rows = "".join(f"t{i},{['01', '+1', '1'][i % 3]}\n" for i in range(12))
+    path = _write(tmp_path, "train.csv", "text,label\n" + rows)
+    data = load_dataset(f"csv:{path}", validation_fraction=0.25)
+    assert data.label_names == ["+1", "01", "1"]  # numerically equal: text order
+    items = dict(_items(data.train) + _items(data.validation))
+    assert [items[f"t{i}"] for i in range(3)] == [1, 0, 2]
+    # Surrounding whitespace is not part of a label; case is.
+    path = _write(tmp_path, "case.csv", "text,label\na, pos \nb,Pos\nc,pos\nd,Pos\n")
+    assert load_dataset(f"csv:{path}", validation_fraction=0.5).label_names == ["Pos", "pos"]
+    zeros = _write(tmp_path, "zeros.csv", "text,label\na,01\nb,02\n")
+    val = _write(tmp_path, "val.csv", "text,label\nv,1\n")
+    with pytest.raises(DataError, match="'1' on line 2.*'01' and '\\+1' are not '1'"):
+        load_dataset(f"csv:{zeros}", validation=f"csv:{val}")
+
+
+def test_jsonl_integer_and_string_labels_are_the_same_class(tmp_path):
+    lines = [json.dumps({"text": f"d{i}", "label": [1, "1", "2", 2][i % 4]}) for i in range(8)]
+    path = _write(tmp_path, "train.jsonl", "\n".join(lines))
+    data = load_dataset(f"jsonl:{path}", validation_fraction=0.25)
+    assert data.label_names == ["1", "2"]
+
+
+@pytest.mark.parametrize("marker", ["NaN", "nan", "NA", "null", "None", "#N/A"])
+def test_missing_value_markers_are_not_classes(tmp_path, marker):
+    path = _write(tmp_path, "train.csv", f"text,label\na,pos\nb,{marker}\nc,neg\nd, {marker}\n")
+    with pytest.raises(DataError, match=f"missing-value marker.*'{marker}' on lines 3, 5") as info:
+        load_dataset(f"csv:{path}")
+    assert "train.csv" in str(info.value)
+    path = _write(tmp_path, "train.jsonl", f'{{"text": "a", "label": "{marker}"}}\n')
+    with pytest.raises(DataError, match="missing-value marker.*line 1"):
+        load_dataset(f"jsonl:{path}")
+    # Not a marker: compared exactly, so other spellings are ordinary labels.
+    path = _write(tmp_path, "none.csv", "text,label\na,none\nb,pos\nc,none\nd,pos\n")
+    assert load_dataset(f"csv:{path}", validation_fraction=0.5).label_names == ["none", "pos"]
+
+
+def test_tsv_read_as_csv_says_to_use_tsv(tmp_path):
+    rows = "".join(f"film {i}\t{'pos' if i % 2 else 'neg'}\n" for i in range(6))
+    path = _write(tmp_path, "train.tsv", "text\tlabel\n" + rows)
+    with pytest.raises(DataError, match=f"looks tab-separated; read it with 'tsv:{path}'") as info:
+        load_dataset(f"csv:{path}")
+    assert "Did you mean" not in str(info.value)
+    # Texts with commas give rows of several CSV fields: still the same hint.
+    path = _write(tmp_path, "commas.tsv", "text\tlabel\na, b\tpos\nc\tneg\n")
+    with pytest.raises(DataError, match="looks tab-separated"):
+        load_dataset(f"csv:{path}")
+    path = _write(tmp_path, "train.csv", "text,label\na,pos\nb,neg\n")
+    with pytest.raises(DataError, match=f"looks comma-separated; read it with 'csv:{path}'"):
+        load_dataset(f"tsv:{path}")
+    path = _write(tmp_path, "train.jsonl", '{"text": "a", "label": "pos"}\n')
+    with pytest.raises(DataError, match="looks like JSON Lines"):
+        load_dataset(f"csv:{path}")
+
+
+def test_jsonl_values_python_refuses_give_data_errors(tmp_path):
+    # Valid JSON that json.loads refuses with ValueError or RecursionError.
+    path = _write(tmp_path, "long.jsonl", '{"text": "a", "label": 1' + "0" * 5000 + "}\n")
+    with pytest.raises(DataError, match="line 1 cannot be read as JSON"):
+        load_dataset(f"jsonl:{path}")
+    path = _write(tmp_path, "deep.jsonl", '{"text": ' + "[" * 100000 + "]" * 100000 + "}\n")
+    with pytest.raises(DataError, match="line 1 cannot be read as JSON"):
+        load_dataset(f"jsonl:{path}")
 
 
 # --------------------------------------------------------------------------

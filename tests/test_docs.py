@@ -79,3 +79,39 @@ def test_benchmark_numbers_come_from_the_readme():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     page = (DOCS / "benchmarks.md").read_text(encoding="utf-8")
     assert _table_rows(page) <= _table_rows(readme)
+
+
+# `tests/FILE.py`, optionally followed by `::Class::name` (a parametrised
+# id's `[...]` is not part of the match).
+CITED_TEST = re.compile(r"tests/([\w/]+\.py)((?:::\w+)*)")
+
+
+def cited_tests_that_do_not_exist(page_text):
+    """The `tests/FILE.py[::NAME]` citations in `page_text` with no such file or test."""
+    missing = []
+    for file, chain in sorted(set(CITED_TEST.findall(page_text))):
+        path = ROOT / "tests" / file
+        if not path.is_file():
+            missing.append(f"tests/{file} (no such file)")
+            continue
+        source = path.read_text(encoding="utf-8")
+        *classes, name = chain.split("::")[1:] or [None]
+        definitions = [("class", c) for c in classes] + ([("def", name)] if name else [])
+        if not all(re.search(rf"^\s*{kind} {n}\b", source, re.MULTILINE) for kind, n in definitions):
+            missing.append(f"tests/{file}{chain}")
+    return missing
+
+
+def test_tests_cited_on_the_verification_page_exist():
+    """Every test file and `tests/FILE.py::NAME` cited on verification.md exists.
+
+    A parametrised id (`NAME[...]`) counts by its function name. A renamed
+    or deleted test would otherwise leave the page claiming a check that no
+    longer runs.
+    """
+    page = (DOCS / "verification.md").read_text(encoding="utf-8")
+    assert "::" in page and CITED_TEST.search(page), "verification.md cites no tests"
+    assert cited_tests_that_do_not_exist("tests/test_docs.py::test_no_such_test_here") == [
+        "tests/test_docs.py::test_no_such_test_here"]
+    missing = cited_tests_that_do_not_exist(page)
+    assert not missing, "verification.md cites tests that do not exist: " + ", ".join(missing)

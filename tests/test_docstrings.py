@@ -27,6 +27,11 @@ MODULES = [
     "keras_adapters.assets",
     "keras_adapters.layers",
     "keras_adapters.config",
+    "keras_adapters.training.recipe",
+    "keras_adapters.errors",
+    "keras_adapters.utils.sizes",
+    "keras_adapters.surgery.layer_count",
+    "keras_adapters.tuning.checkpoints",
 ]
 
 

@@ -2,6 +2,8 @@
 
 import os
 import pathlib
+import re
+import shutil
 import subprocess
 import sys
 
@@ -15,7 +17,8 @@ EXPECTED = {
     "text_classification.py": ["test accuracy:", "run written to"],
     "gpt2_generation.py": ["GPT-2 tokenizer: 50,257 tokens", "held-out loss:", "generate: 'the movie is",
                            "adapter saved to"],
-    "export_and_request.py": ["C++ loader check PASSED", "served vs Keras: max diff"],
+    "export_and_request.py": ["C++ loader check PASSED", "served vs Keras: max diff",
+                              "(tolerance 1e-05)"],
     "ner_token_classification.py": ["test entities: precision", "task saved to"],
 }
 
@@ -38,6 +41,17 @@ def test_example_smoke(script, tmp_path):
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     for expected in EXPECTED[script]:
         assert expected in completed.stdout, completed.stdout[-3000:]
+    if script == "export_and_request.py":
+        _assert_served_matches_keras(completed.stdout)
+
+
+def _assert_served_matches_keras(stdout):
+    """The answer to the REST request came from TensorFlow's C++ loader and equals Keras'."""
+    if shutil.which("tensorflow_model_server") is None:
+        # Not an in-process tf.saved_model.load, which passes where a bare server fails.
+        assert "stand-in on 127.0.0.1 answering with TensorFlow's C++ SavedModel loader" in stdout, stdout
+    difference = float(re.search(r"served vs Keras: max diff (\S+) ", stdout).group(1))
+    assert difference <= 1e-5, stdout[-3000:]
 
 
 def test_gpt2_example_without_vocabulary_says_how_to_get_it(tmp_path):

@@ -50,14 +50,29 @@ def preprocessor():
     return keras_hub.models.BertTextClassifierPreprocessor(tokenizer, sequence_length=8)
 
 
-def test_classifier_export_layout_signature_and_cpp_check(classifier, preprocessor, tmp_path):
+@pytest.fixture(scope="module")
+def sentiment_export(classifier, preprocessor, tmp_path_factory):
+    """One export of the classifier on tokenized sample texts, shared read-only."""
     sample = tokenize_for_serving(preprocessor, ["a good movie", "the plot was bad"])
-    exported = export_saved_model(classifier, tmp_path, "sentiment", sample_inputs=sample,
+    base = tmp_path_factory.mktemp("serving")
+    exported = export_saved_model(classifier, base, "sentiment", sample_inputs=sample,
                                   metadata={"label_names": ["a", "b", "c"]})
-    assert exported.path == os.path.join(tmp_path, "sentiment", "1")
-    assert sorted(os.listdir(tmp_path / "sentiment")) == ["1"]
-    assert os.path.isfile(tmp_path / "sentiment" / "1" / "saved_model.pb")
-    assert os.path.isdir(tmp_path / "sentiment" / "1" / "variables")
+    return base, sample, exported
+
+
+def _copy_of(exported, tmp_path):
+    """A copy of an export version directory, to tamper with."""
+    copy = tmp_path / "tampered" / "1"
+    shutil.copytree(exported.path, copy)
+    return str(copy)
+
+
+def test_classifier_export_layout_signature_and_cpp_check(classifier, sentiment_export):
+    base, sample, exported = sentiment_export
+    assert exported.path == os.path.join(base, "sentiment", "1")
+    assert sorted(os.listdir(base / "sentiment")) == ["1"]
+    assert os.path.isfile(base / "sentiment" / "1" / "saved_model.pb")
+    assert os.path.isdir(base / "sentiment" / "1" / "variables")
     signature = exported.signatures["serving_default"]
     assert signature["inputs"] == {
         name: {"dtype": "int32", "shape": [-1, -1]} for name in ("padding_mask", "segment_ids", "token_ids")
@@ -79,13 +94,70 @@ def test_classifier_export_layout_signature_and_cpp_check(classifier, preprocess
     assert result.report["runs"]["serving_default"]["outputs"]["probabilities"] == list(expected.shape)
 
 
+def test_check_export_fails_when_a_variable_in_the_export_changed(classifier, sentiment_export, tmp_path):
+    """The C++ loader computes with the export's own variables, and check_export compares numbers."""
+    import tensorflow as tf
+
+    path = _copy_of(sentiment_export[2], tmp_path)
+    prefix = os.path.join(path, "variables", "variables")
+    reader = tf.train.load_checkpoint(prefix)
+    names = sorted(reader.get_variable_to_shape_map())
+    values = {name: reader.get_tensor(name) for name in names}
+    head_bias = next(w for w in classifier.weights if tuple(w.shape) == (3,)).numpy()
+    # The checkpoint may hold the bias under several object paths: change each.
+    targets = [name for name, value in values.items()
+               if np.shape(value) == (3,) and np.array_equal(value, head_bias)]
+    assert targets
+    for name in targets:
+        values[name] = values[name] + np.array([1.0, 0.0, 0.0], "float32")
+    tf.raw_ops.SaveV2(prefix=prefix, tensor_names=names, shape_and_slices=[""] * len(names),
+                      tensors=[values[name] for name in names])
+
+    result = check_export(path)
+    assert result.loaded and result.ran and not result.passed
+    # The first logit moved by exactly the bias change; Keras' recorded outputs did not.
+    assert result.max_abs_diff == pytest.approx(1.0, abs=1e-4)
+    assert "serving_default.logits differs from Keras by 1 (more than 1e-05)" in result.problems
+
+
+def test_check_export_holds_every_output_to_the_tolerance_and_shape(sentiment_export, tmp_path):
+    path = _copy_of(sentiment_export[2], tmp_path)
+    outputs_file = os.path.join(path, "assets.extra", "sample_outputs.npz")
+    with np.load(outputs_file) as data:
+        keras_outputs = {key: data[key].astype("float64") for key in data.files}
+    logits = keras_outputs["serving_default.logits"]
+
+    def check_against(changes):
+        np.savez(outputs_file, **{**keras_outputs, **changes})
+        return check_export(path)
+
+    within = check_against({"serving_default.logits": logits + 5e-6})
+    assert within.passed, within.problems
+    assert 4e-6 < within.max_abs_diff <= 1e-5
+
+    beyond = check_against({
+        "serving_default.logits": logits + 2e-5,
+        # Broadcasts against the (2, 3) outputs: equal values, wrong shape.
+        "serving_default.probabilities": keras_outputs["serving_default.probabilities"][None],
+    })
+    assert not beyond.passed
+    assert beyond.max_abs_diff == pytest.approx(2e-5, abs=1e-6)
+    assert len(beyond.problems) == 2, beyond.problems
+    assert beyond.problems[0].startswith("serving_default.logits differs from Keras by 2")
+    assert beyond.problems[0].endswith("(more than 1e-05)")
+    assert beyond.problems[1] == "serving_default.probabilities has shape (2, 3); Keras gave (1, 2, 3)"
+
+
 def test_versions_increment_and_are_not_overwritten(classifier, tmp_path):
     first = export_saved_model(classifier, tmp_path, "m")
     second = export_saved_model(classifier, tmp_path, "m")
     assert (first.version, second.version) == (1, 2)
     with pytest.raises(FileExistsError, match="Version 2 already exists"):
         export_saved_model(classifier, tmp_path, "m", version=2)
-    assert export_saved_model(classifier, tmp_path, "m", version=2, overwrite=True).version == 2
+    replaced = export_saved_model(classifier, tmp_path, "m", version=2, overwrite=True)
+    assert replaced.version == 2
+    result = check_export(replaced.path)  # the replacement is a complete, loadable export
+    assert result.passed, result.problems
     assert export_saved_model(classifier, tmp_path, "m", version=7).version == 7
     assert sorted(os.listdir(tmp_path / "m")) == ["1", "2", "7"]
     with pytest.raises(ValueError, match="positive int"):
@@ -115,6 +187,12 @@ def test_tokenizer_in_graph_is_flagged_by_the_op_audit(classifier, preprocessor,
     assert not result.passed
     assert any("Wordpiece" in op or "RegexSplit" in op for op in result.unregistered_ops)
     assert any("stock TF Serving may lack" in problem for problem in result.problems)
+    # The false pass the bare process avoids: this process imported keras_hub,
+    # which registered tensorflow-text's ops, so TF Python loads and runs it.
+    import tensorflow as tf
+
+    served = tf.saved_model.load(exported.path).signatures["serving_text"](text=tf.constant(["a good movie"]))
+    assert served["probabilities"].shape == (1, 3)
 
 
 def test_gpt2_causal_lm_export(tmp_path):

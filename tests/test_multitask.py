@@ -9,6 +9,7 @@ import pytest
 from keras_adapters import add_adapters, load_adapters, load_task, save_adapters
 from keras_adapters.export import check_export, export_multitask_saved_model, export_saved_model
 from keras_adapters.tasks import PooledTextClassifier
+from keras_adapters.utils.sizes import directory_bytes
 
 from conftest import bert, inputs_for
 
@@ -17,10 +18,6 @@ def _randomize(model, seed):
     rng = np.random.default_rng(seed)
     for w in model.trainable_weights:
         w.assign(rng.normal(scale=0.3, size=w.shape).astype("float32"))
-
-
-def _dir_bytes(path):
-    return sum(os.path.getsize(os.path.join(r, f)) for r, _, files in os.walk(path) for f in files)
 
 
 @pytest.fixture
@@ -90,8 +87,8 @@ def test_multitask_export_stores_the_backbone_once(saved_tasks, tmp_path):
         for task in ("sentiment", "topic"):
             np.testing.assert_allclose(outputs[f"{task}.logits"], expected[task], rtol=1e-5, atol=1e-5)
     single = export_saved_model(sentiment, tmp_path / "single", "sentiment")
-    multi_bytes = _dir_bytes(os.path.join(exported.path, "variables"))
-    single_bytes = _dir_bytes(os.path.join(single.path, "variables"))
+    multi_bytes = directory_bytes(os.path.join(exported.path, "variables"))
+    single_bytes = directory_bytes(os.path.join(single.path, "variables"))
     adapters_and_heads = 4 * sum(
         np.prod(w.shape) for w in topic.backbone.adapter_weights("topic") + topic.weights[-2:]
     )

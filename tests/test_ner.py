@@ -82,6 +82,16 @@ def test_entity_scores_partial_credit():
     assert entity_spans(["I-a", "I-a", "I-b"]) == {("a", 0, 2), ("b", 2, 3)}
 
 
+def test_entity_scores_reject_predictions_that_do_not_fit_the_sentences():
+    truth = [["B-a", "I-a", "O"], ["B-b"]]
+    with pytest.raises(ValueError, match="2 true and 1 predicted tag sequences"):
+        entity_scores(truth, [["B-a", "I-a", "O"]])
+    with pytest.raises(ValueError, match="Sentence 1 has 1 tags but its prediction 2"):
+        entity_scores(truth, [["B-a"], ["B-b", "O"]])
+    with pytest.raises(ValueError, match="No sentences to score"):
+        entity_scores([], [])
+
+
 def test_token_classifier_trains_only_adapters_and_head_and_round_trips(tmp_path):
     base = bert()
     model = TokenClassifier(keras_adapters.add_adapters(base, "pfeiffer"), num_classes=3)

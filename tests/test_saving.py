@@ -1,5 +1,7 @@
 """`.keras` and preset round trips, adapter-only files, atomic writes."""
 
+import hashlib
+import json
 import os
 
 import keras
@@ -171,6 +173,24 @@ def test_head_mismatches_fail(tmp_path):
         load_adapters(two_classes, path)
 
 
+def rewrite_adapter_weights(path, tensors):
+    """Replaces an adapter's tensors and re-records its digest and listing.
+
+    A consistent rewrite (as a tool that knows the format would make) passes
+    the file checks, so what fails is the comparison with the model.
+    """
+    weights_path = os.path.join(path, "adapter_weights.safetensors")
+    safetensors.numpy.save_file(tensors, weights_path)
+    config_path = os.path.join(path, "adapter_config.json")
+    with open(config_path, encoding="utf-8") as f:
+        document = json.load(f)
+    with open(weights_path, "rb") as f:
+        document["weights_sha256"] = hashlib.sha256(f.read()).hexdigest()
+    document["tensors"] = {key: list(a.shape) for key, a in tensors.items()}
+    with open(config_path, "w", encoding="utf-8") as f:
+        json.dump(document, f)
+
+
 def test_tampered_file_fails(tmp_path):
     base = bert()
     path = save_adapters(add_adapters(base, bottleneck_size=4), tmp_path / "a")
@@ -179,7 +199,7 @@ def test_tampered_file_fails(tmp_path):
     dropped = sorted(tensors)[0]
     del tensors[dropped]
     tensors["adapter/9/attention/extra/kernel"] = np.zeros((2, 2), "float32")
-    safetensors.numpy.save_file(tensors, weights_path)
+    rewrite_adapter_weights(path, tensors)
     with pytest.raises(ValueError) as error:
         load_adapters(add_adapters(base, config=path), path)
     assert f"missing tensor {dropped}" in str(error.value)

@@ -6,7 +6,11 @@ import numpy as np
 import pytest
 
 import keras_adapters
-from keras_adapters import AdaptedBackbone, AdapterSlot, add_adapters, count_parameters
+from keras_adapters import AdaptedBackbone, add_adapters, count_parameters
+from keras_adapters.layers import AdapterSlot
+from keras_adapters.errors import KerasAdaptersError
+from keras_adapters.surgery import adapted_backbone
+from keras_adapters.surgery.adapted_backbone import validate_adapter_name
 
 from conftest import bert, distil_bert, gpt2, inputs_for, opt, output_of, roberta
 
@@ -226,8 +230,14 @@ def test_unsupported_backbone_names_supported_ones():
 
 
 def test_invalid_adapter_name():
-    with pytest.raises(ValueError, match="Invalid adapter name"):
-        add_adapters(bert(), name="no spaces please")
+    backbone = add_adapters(bert(num_layers=1), name="ok", bottleneck_size=4)
+    for name in ["no spaces please", "trailing_newline\n", "1st", "", "x" * 65, None]:
+        with pytest.raises(KerasAdaptersError, match="Invalid adapter name"):
+            validate_adapter_name(name)
+        with pytest.raises(KerasAdaptersError, match="Invalid adapter name"):
+            backbone.add_adapter(name, "pfeiffer", bottleneck_size=4)
+    assert backbone.adapter_names == ("ok",)
+    validate_adapter_name("x" * 64)
 
 
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
@@ -245,3 +255,85 @@ def test_variable_paths_are_unique():
     adapted = add_adapters(add_adapters(bert(), name="a"), name="b")
     paths = [w.path for w in adapted.weights]
     assert len(paths) == len(set(paths))
+
+
+def xlm_roberta(**kwargs):
+    return keras_hub.models.XLMRobertaBackbone(
+        vocabulary_size=64, num_layers=2, num_heads=2, hidden_dim=16, intermediate_dim=32,
+        max_sequence_length=8, **kwargs,
+    )
+
+
+def electra(**kwargs):
+    # embedding_dim != hidden_dim: ELECTRA projects its embeddings up, so the
+    # embedding slot is narrower than the blocks.
+    return keras_hub.models.ElectraBackbone(
+        vocab_size=64, num_layers=2, num_heads=2, hidden_dim=16, embedding_dim=8,
+        intermediate_dim=32, max_sequence_length=8, **kwargs,
+    )
+
+
+@pytest.mark.parametrize("factory", [xlm_roberta, electra], ids=["xlm_roberta", "electra"])
+def test_listed_encoders_build_as_identity_with_only_adapters_trainable(factory):
+    original = factory()
+    x = inputs_for(original)
+    adapted = add_adapters(
+        original, "houlsby", initialization="zero_up", bottleneck_size=4, train_layer_norms=False,
+        placements=("embedding", "attention", "feedforward"),
+    )
+    assert isinstance(adapted, type(original)) and isinstance(adapted, AdaptedBackbone)
+    np.testing.assert_array_equal(output_of(adapted, x), output_of(original, x))
+    placements = [(i, p) for i, p, _ in adapted.adapter_layers("default")]
+    assert placements == [(0, "embedding")] + [(i, p) for i in range(2) for p in ("attention", "feedforward")]
+    trainable = {id(w) for w in adapted.trainable_weights}
+    assert trainable == {id(w) for w in adapted.adapter_weights("default")}
+    _perturb(adapted)
+    assert np.abs(output_of(adapted, x) - output_of(original, x)).max() > 1e-3
+
+
+def _cached_step_logits(lm, token_ids):
+    """Logits of `call_with_cache` fed one token at a time (as `generate` does)."""
+    backbone = lm.backbone
+    batch, length = token_ids.shape
+    head_dim = backbone.hidden_dim // backbone.num_heads
+    cache = keras.ops.zeros((batch, backbone.num_layers, 2, length, backbone.num_heads, head_dim))
+    steps = []
+    for index in range(length):
+        logits, _, cache = lm.call_with_cache(token_ids[:, index:index + 1], cache, index)
+        steps.append(keras.ops.convert_to_numpy(logits))
+    return np.concatenate(steps, axis=1)
+
+
+@pytest.mark.parametrize("placements", [("attention", "feedforward"), ("embedding",)])
+def test_gpt2_cached_one_token_steps_match_the_uncached_forward_pass(placements):
+    base = gpt2(num_layers=1)
+    adapted = add_adapters(base, "pfeiffer", bottleneck_size=4, placements=placements)
+    _perturb(adapted, scale=0.5)
+    token_ids = np.random.default_rng(0).integers(1, 64, (2, 5)).astype("int32")
+    inputs = {"token_ids": token_ids, "padding_mask": np.ones_like(token_ids)}
+    results = {}
+    for name, backbone in (("adapted", adapted), ("plain", base)):
+        lm = keras_hub.models.GPT2CausalLM(backbone=backbone, preprocessor=None)
+        uncached = keras.ops.convert_to_numpy(lm(inputs, training=False))
+        cached = _cached_step_logits(lm, token_ids)
+        np.testing.assert_allclose(cached, uncached, atol=1e-5, err_msg=name)
+        results[name] = cached
+    # The steps ran the adapter: they differ from the unadapted model's.
+    assert np.abs(results["adapted"] - results["plain"]).max() > 1e-2
+
+
+def test_bottleneck_far_wider_than_the_hidden_size_is_refused_before_allocation(monkeypatch):
+    base = bert(num_layers=1)  # hidden size 16: bottlenecks up to 64
+    assert add_adapters(base, bottleneck_size=64).get_adapter_config("default").bottleneck_size == 64
+
+    def no_allocation(*args, **kwargs):
+        raise AssertionError("an AdapterLayer was created before the range check")
+
+    backbone = add_adapters(base, "pfeiffer", name="a", bottleneck_size=4)
+    monkeypatch.setattr(adapted_backbone, "AdapterLayer", no_allocation)
+    for overrides in (dict(bottleneck_size=100000), dict(bottleneck_size=65), dict(reduction_factor=0.2)):
+        with pytest.raises(KerasAdaptersError, match="hidden size is 16.*at most 64"):
+            add_adapters(base, "pfeiffer", **overrides)
+    with pytest.raises(KerasAdaptersError, match="bottleneck 100000 .*hidden size is 16.*at most 64"):
+        backbone.add_adapter("wide", "pfeiffer", bottleneck_size=100000)
+    assert backbone.adapter_names == ("a",)

@@ -14,26 +14,27 @@ import subprocess
 import sys
 import weakref
 
-import h5py
 import keras
 import keras_hub
 import keras_tuner
 import numpy as np
 import pytest
+import safetensors.numpy
 from click.testing import CliRunner
 
-from keras_adapters import add_adapters, count_parameters
+from keras_adapters import add_adapters, count_parameters, save_adapters
 from keras_adapters.cli.main import main
+from keras_adapters.errors import KerasAdaptersError
 from keras_adapters.pretrained import backbone_fingerprint
+from keras_adapters.surgery.backbones import supported_backbones
+from keras_adapters.surgery.layer_count import adaptable_blocks, num_adaptable_blocks
 from keras_adapters.tasks import PooledTextClassifier
-from keras_adapters.tuning import (
-    AdapterHyperModel,
-    default_compile,
-    load_task_weights,
-    save_task_weights,
-    task_weights,
-)
-from keras_adapters.tuning.results import collect_trial_results
+from keras_adapters.tuning import AdapterHyperModel, default_compile
+from keras_adapters.tuning.checkpoints import find_checkpoints
+from keras_adapters.tuning.results import collect_trial_results, is_over_budget
+from keras_adapters.utils.sizes import directory_bytes
+
+from conftest import bert, distil_bert, gpt2, opt, roberta
 
 SEQ = 8
 EAGER = functools.partial(default_compile, run_eagerly=True)
@@ -79,6 +80,18 @@ def frozen_backbone_weights(model):
     return [w for w in model.backbone.weights if id(w) not in trainable]
 
 
+def task_weights(model):
+    """What a trial checkpoint keeps: every weight but the frozen backbone's."""
+    frozen = {id(w) for w in frozen_backbone_weights(model)}
+    return [w for w in model.weights if id(w) not in frozen]
+
+
+def stored_scalars(adapter_dir):
+    """Number of scalars in an adapter directory's weights file."""
+    arrays = safetensors.numpy.load_file(os.path.join(adapter_dir, "adapter_weights.safetensors"))
+    return sum(int(a.size) for a in arrays.values())
+
+
 # -- Search, checkpoints, best models ----------------------------------------
 
 
@@ -106,14 +119,17 @@ def test_search_reads_preset_once_and_checkpoints_only_task_weights(tmp_path, mo
 
     full = tmp_path / "full.weights.h5"
     type(best).save_weights(best, str(full))  # Keras' own full-model checkpoint
+    rows = {row.trial_id: row for row in collect_trial_results(tuner)}
     for trial_id, trial in trials.items():
-        trial_dir = pathlib.Path(tuner.get_trial_dir(trial_id))
-        checkpoint = trial_dir / "checkpoint.weights.h5"
-        with h5py.File(checkpoint) as f:
-            stored = int(f.attrs["num_scalars"])
-        assert stored == trial.metrics.get_best_value("trainable_parameters")
-        trial_bytes = sum(p.stat().st_size for p in trial_dir.iterdir())
+        trial_dir = tuner.get_trial_dir(trial_id)
+        # One checkpoint per trial, in the format of save_adapters.
+        (checkpoint,) = find_checkpoints(trial_dir)
+        assert sorted(os.listdir(checkpoint)) == ["adapter_config.json", "adapter_weights.safetensors"]
+        assert stored_scalars(checkpoint) == trial.metrics.get_best_value("trainable_parameters")
+        trial_bytes = directory_bytes(trial_dir)
         assert trial_bytes < 0.03 * full.stat().st_size, (trial_bytes, full.stat().st_size)
+        assert rows[trial_id].checkpoint_bytes == directory_bytes(checkpoint)
+        assert rows[trial_id].trial_dir_bytes == trial_bytes
 
     # The best model is rebuilt from its small checkpoint and works: it
     # scores exactly what the trial recorded for its best epoch.
@@ -232,10 +248,14 @@ def test_own_budget_fails_over_budget_trials_before_training(tmp_path):
     assert by_size[8].status == "FAILED"
     assert "Over the parameter budget: 1,314 trainable parameters" in by_size[8].message
     assert not by_size[8].metrics.metrics  # never trained
-    assert not os.path.exists(tuner._get_checkpoint_fname(by_size[8].trial_id))
+    assert find_checkpoints(tuner.get_trial_dir(by_size[8].trial_id)) == []
     rows = {r.bottleneck_size: r for r in collect_trial_results(tuner)}
     assert rows[8].trainable_parameters == 1314 and rows[8].objective is None
     assert rows[2].trainable_parameters == 522 and rows[2].objective is not None
+    # The status comes from the hypermodel's record, not from the message.
+    assert rows[8].over_budget == "max_trainable_parameters" and is_over_budget(rows[8])
+    assert rows[2].over_budget is None and not is_over_budget(rows[2])
+    assert hypermodel.over_budget == {(("bottleneck_size", 8),): "max_trainable_parameters"}
 
 
 def test_keras_tuner_max_model_size_is_respected(tmp_path):
@@ -246,7 +266,10 @@ def test_keras_tuner_max_model_size_is_respected(tmp_path):
     assert trial.status == "FAILED"
     assert "Oversized model: 1314 parameters" in trial.message
     assert not trial.metrics.metrics
-    assert not os.path.exists(tuner._get_checkpoint_fname(trial.trial_id))
+    assert find_checkpoints(tuner.get_trial_dir(trial.trial_id)) == []
+    (row,) = collect_trial_results(tuner)
+    assert row.over_budget == "max_model_size" and is_over_budget(row)
+    assert row.trainable_parameters == 1314
 
 
 # -- Task-weight files and hyperparameters --------------------------------------
@@ -257,19 +280,24 @@ def test_task_weight_files_are_strict_and_full_checkpoints_still_load(tmp_path):
     saved = PooledTextClassifier(add_adapters(base, bottleneck_size=4), num_classes=2)
     for variable in task_weights(saved):
         variable.assign(np.full(variable.shape, 0.5, "float32"))
-    path = save_task_weights(saved, tmp_path / "task.weights.h5")
-
-    # Same adapters, other head: refused as a whole, nothing assigned.
-    other = PooledTextClassifier(add_adapters(base, bottleneck_size=4), num_classes=3)
-    before = numpy_weights(other.weights)
-    with pytest.raises(ValueError, match=r"nothing was loaded(.|\n)*\(16, 2\).*\(16, 3\)"):
-        load_task_weights(other, path)
-    for a, b in zip(before, numpy_weights(other.weights)):
-        np.testing.assert_array_equal(a, b)
+    path = str(tmp_path / "task.weights.h5")
+    save_adapters(saved, tmp_path / "task")  # the directory a checkpoint at `path` is
 
     hypermodel = AdapterHyperModel(base, num_classes=2, bottleneck_sizes=[4], compile_task=EAGER)
+    # Same adapters, other head: refused as a whole, nothing assigned.
+    other = AdapterHyperModel(base, num_classes=3, bottleneck_sizes=[4]).build(keras_tuner.HyperParameters())
+    before = numpy_weights(other.weights)
+    with pytest.raises(ValueError, match=r"nothing was loaded(.|\n)*\(16, 2\).*\(16, 3\)"):
+        other.load_weights(path)
+    for a, b in zip(before, numpy_weights(other.weights)):
+        np.testing.assert_array_equal(a, b)
+    # Other adapter config: refused too.
+    wider = AdapterHyperModel(base, num_classes=2, bottleneck_sizes=[8]).build(keras_tuner.HyperParameters())
+    with pytest.raises(ValueError, match="nothing was loaded"):
+        wider.load_weights(path)
+
     model = hypermodel.build(keras_tuner.HyperParameters())
-    model.load_weights(str(path))  # the replaced method reads task weights
+    model.load_weights(path)  # the replaced method reads the adapter checkpoint
     for variable in task_weights(model):
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(variable), 0.5)
     # A Keras full-model file still loads through Keras' own load_weights.
@@ -306,8 +334,7 @@ def test_optional_hyperparameters(tmp_path):
     # Adapters and layer norms, and the head: logits 16 x 3 + 3 (BERT's pooler is frozen).
     assert count_parameters(task).trainable == 592 + 160 + 51
     task.save_weights(str(tmp_path / "task.weights.h5"))
-    with h5py.File(tmp_path / "task.weights.h5") as f:
-        assert int(f.attrs["num_scalars"]) == 592 + 160 + 51
+    assert stored_scalars(tmp_path / "task") == 592 + 160 + 51
     again = kerashub.build(keras_tuner.HyperParameters())
     again.load_weights(str(tmp_path / "task.weights.h5"))
     np.testing.assert_allclose(again.predict(tiny_data()[0], verbose=0),
@@ -319,6 +346,70 @@ def test_optional_hyperparameters(tmp_path):
         AdapterHyperModel(tiny_bert(), num_classes=2, bottleneck_sizes=[8, 0])
     with pytest.raises(ValueError, match="Invalid layer selection"):
         AdapterHyperModel(tiny_bert(), num_classes=2, layers=["middle"])
+
+
+# -- Layer counting: "top:K" means the backbone's last K blocks ----------------
+
+
+def tiny_bart():
+    return keras_hub.models.BartBackbone(
+        vocabulary_size=64, num_layers=2, num_heads=2, hidden_dim=16, intermediate_dim=32,
+        max_sequence_length=SEQ,
+    )
+
+
+def every_supported_family():
+    """One tiny backbone (2 layers) of every family add_adapters supports."""
+    small = dict(num_layers=2, num_heads=2, hidden_dim=16, intermediate_dim=32, max_sequence_length=SEQ)
+    return {
+        "BertBackbone": bert(),
+        "RobertaBackbone": roberta(),
+        "XLMRobertaBackbone": keras_hub.models.XLMRobertaBackbone(vocabulary_size=64, **small),
+        "DistilBertBackbone": distil_bert(),
+        "ElectraBackbone": keras_hub.models.ElectraBackbone(vocab_size=64, embedding_dim=16, **small),
+        "GPT2Backbone": gpt2(),
+        "OPTBackbone": opt(),
+        "BartBackbone": tiny_bart(),
+    }
+
+
+def test_block_count_agrees_with_adapter_indices_for_every_family():
+    families = every_supported_family()
+    assert sorted(families) == sorted(supported_backbones())
+    for name, plain in families.items():
+        count = num_adaptable_blocks(plain)
+        assert count == (4 if name == "BartBackbone" else 2), name  # BART: encoder + decoder
+        # The last index the count allows is the backbone's last block.
+        adapted = add_adapters(plain, "pfeiffer", bottleneck_size=2, layers=(count - 1,))
+        assert num_adaptable_blocks(adapted) == count == len(adapted.transformer_blocks), name
+        assert all(a is b for a, b in zip(adaptable_blocks(adapted), adapted.transformer_blocks))
+        assert [index for index, _, _ in adapted.adapter_layers("default")] == [count - 1], name
+
+
+def test_top_k_layers_in_the_tuner_are_the_backbones_last_blocks_on_bart():
+    bart = tiny_bart()
+    hypermodel = AdapterHyperModel(
+        bart, lambda adapted, hp: adapted, bottleneck_sizes=[2], adapter="pfeiffer",
+        layers=["top:1", "top:3", "bottom:1"],
+    )
+
+    def blocks_with_adapters(label):
+        hp = keras_tuner.HyperParameters()
+        hp.values.update(bottleneck_size=2, layers=label)
+        adapted = hypermodel.build(hp)
+        indices = [index for index, _, _ in adapted.adapter_layers("default")]
+        return [adapted.transformer_blocks[i] for i in indices], adapted
+
+    blocks, adapted = blocks_with_adapters("top:1")  # the last decoder block, not an encoder one
+    assert blocks == [adapted.decoder_transformer_layers[-1]]
+    blocks, adapted = blocks_with_adapters("top:3")
+    assert blocks == [adapted.encoder_transformer_layers[-1], *adapted.decoder_transformer_layers]
+    blocks, adapted = blocks_with_adapters("bottom:1")
+    assert blocks == [adapted.encoder_transformer_layers[0]]
+    too_many = AdapterHyperModel(bart, lambda adapted, hp: adapted, layers=["top:5"])
+    hp = keras_tuner.HyperParameters()
+    with pytest.raises(ValueError, match="asks for 5 layers; the backbone has 4 transformer blocks"):
+        too_many.adapter_config(hp)
 
 
 # -- Command line and example --------------------------------------------------
@@ -437,3 +528,11 @@ def test_example_smoke():
     for line in table:  # trial directory against the full-model checkpoint
         assert float(line.split()[-1].rstrip("%")) < 5
     assert "best bottleneck" in completed.stdout and "test accuracy" in completed.stdout
+
+
+def test_bottleneck_sizes_wider_than_the_backbone_allows_are_refused_up_front():
+    backbone = tiny_bert()
+    limit = 4 * backbone.hidden_dim
+    AdapterHyperModel(backbone, num_classes=2, bottleneck_sizes=[limit])  # the widest allowed
+    with pytest.raises(KerasAdaptersError, match=rf"\[{limit + 1}\].*at most {limit}"):
+        AdapterHyperModel(backbone, num_classes=2, bottleneck_sizes=[8, limit + 1])

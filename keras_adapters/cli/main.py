@@ -1,50 +1,113 @@
-"""The `keras-adapters` command line (also `python -m keras_adapters`)."""
+"""The `keras-adapters` command line (also `python -m keras_adapters`).
 
+This module imports only click, rich and the standard library: TensorFlow is
+imported (quietly, see `keras_adapters.cli.startup`) at the start of each
+command's body, so `--help` and option errors answer without loading it.
+Everything printed goes through consoles that never interpret markup or
+emoji codes, because texts, labels, paths and error messages come from the
+user; styling is applied with `rich.text.Text`.
+"""
+
+import errno
+import functools
 import os
+import shlex
 import sys
 
-# Before TensorFlow/Keras are imported: the TF backend, quiet C++ logs, and no
-# hub downloads (this tool works from local files).
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+import click
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
 
-import click  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
+from keras_adapters.cli.startup import set_default_environment, start_tensorflow
+from keras_adapters.errors import KerasAdaptersError
 
-console = Console(highlight=False, soft_wrap=True)
-error_console = Console(stderr=True, highlight=False, soft_wrap=True)
+set_default_environment()
+
+# markup=False, emoji=False: "[/oops]" or ":smile:" in user text prints as is.
+console = Console(highlight=False, soft_wrap=True, markup=False, emoji=False)
+error_console = Console(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
 
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
 
+# OS errors a user causes with a path (missing, read-only, full disk, ...):
+# printed as one line. Any other exception is a bug and keeps its traceback.
+USER_OS_ERRORS = (
+    FileExistsError,
+    FileNotFoundError,
+    IsADirectoryError,
+    NotADirectoryError,
+    PermissionError,
+)
+USER_OS_ERRNOS = {
+    getattr(errno, name)
+    for name in ("EROFS", "ENOSPC", "EDQUOT", "ENAMETOOLONG", "ELOOP")
+    if hasattr(errno, name)
+}
+
+
+def _styled(label, style, message):
+    return Text.assemble((label, style), " ", message)
+
 
 def _fail(message):
-    error_console.print(f"[bold red]Error:[/bold red] {message}", soft_wrap=True)
+    error_console.print(_styled("Error:", "bold red", str(message)))
     sys.exit(EXIT_ERROR)
 
 
-def _run_guarded(function, *args, **kwargs):
-    """Runs a command body, turning expected errors into one-paragraph messages."""
-    from keras_adapters.assets import AssetError
-    from keras_adapters.training.text_classification import TrainingInterrupted
+def _interrupted(message=None):
+    if message is None:
+        error_console.print(Text("Interrupted.", style="bold yellow"))
+    else:
+        error_console.print(_styled("Interrupted:", "bold yellow", message))
+    sys.exit(EXIT_INTERRUPTED)
 
-    try:
-        return function(*args, **kwargs)
-    except TrainingInterrupted as e:
-        error_console.print(f"[bold yellow]Interrupted:[/bold yellow] {e}", soft_wrap=True)
-        sys.exit(EXIT_INTERRUPTED)
-    except KeyboardInterrupt:
-        error_console.print("[bold yellow]Interrupted.[/bold yellow]")
-        sys.exit(EXIT_INTERRUPTED)
-    except (ValueError, TypeError, FileExistsError, FileNotFoundError, AssetError) as e:
-        _fail(str(e))
+
+def _describe_os_error(error):
+    """'<reason>: <path>' for an OSError, without the '[Errno N]' prefix."""
+    reason = error.strerror or type(error).__name__
+    paths = [repr(os.fspath(p)) for p in (error.filename, error.filename2) if p is not None]
+    return f"{reason}: {' -> '.join(paths)}" if paths else str(error)
+
+
+def _guarded(command):
+    """Runs a command body, printing the errors a user can cause in one line.
+
+    `KerasAdaptersError` (bad input the library recognised) and OS errors
+    about a path the user gave become "Error: ..." and exit status 1; Ctrl-C
+    exits with 130. Anything else is a bug: it propagates with its traceback.
+    """
+
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except KeyboardInterrupt:
+            _interrupted()
+        except KerasAdaptersError as e:
+            _fail(e)
+        except OSError as e:
+            if isinstance(e, USER_OS_ERRORS) or e.errno in USER_OS_ERRNOS:
+                _fail(_describe_os_error(e))
+            raise
+
+    return run
+
+
+def _start():
+    """Imports TensorFlow for a command, quietly unless `--verbose` was given."""
+    context = click.get_current_context()
+    start_tensorflow(verbose=bool(context.find_root().params.get("verbose")))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="keras-adapters")
-def main():
+@click.option("--verbose", "-v", is_flag=True,
+              help="Show TensorFlow's start-up and C++ log lines and Python warnings from "
+                   "TensorFlow/Keras, hidden by default. Give it before the command: "
+                   "keras-adapters --verbose train ...")
+def main(verbose):
     """Parameter-efficient fine-tuning of KerasHub models with bottleneck adapters.
 
     Start with `keras-adapters train` (defaults: the pretrained all-MiniLM-L6-v2
@@ -144,6 +207,7 @@ def _training_options(epochs_help=None):
 @_adapter_option
 @_bottleneck_option
 @_training_options()
+@_guarded
 def train(**options):
     """Fine-tune a pretrained backbone with adapters on a classification dataset.
 
@@ -152,22 +216,35 @@ def train(**options):
     validation split, evaluates it on the test split, and writes the adapter
     and head weights, metrics.json and training_curve.png to --output-dir.
     """
-    from keras_adapters.training.text_classification import TrainConfig, train_text_classifier
+    _start()
+    from keras_adapters.training.text_classification import (
+        TrainConfig,
+        TrainingInterrupted,
+        train_text_classifier,
+    )
 
     config = TrainConfig(**options)
-    metrics = _run_guarded(
-        train_text_classifier, config, log=lambda message: console.print(message, soft_wrap=True)
-    )
+    try:
+        metrics = train_text_classifier(config, log=console.print)
+    except TrainingInterrupted as e:
+        _interrupted(str(e))
     _print_metrics_table(
         {split: metrics[split] for split in ("validation", "test") if split in metrics},
         title=f"Best epoch: {metrics['best_epoch']}",
     )
     output = config.output_dir
     total = metrics["wall_time_seconds"]["total"]
-    console.print(f"Run written to [bold]{output}[/bold] in {total:.0f} s "
-                  "(adapter/, metrics.json, training_curve.png, run.json).")
+    console.print(Text.assemble(
+        "Run written to ", (output, "bold"),
+        f" in {total:.0f} s (adapter/, metrics.json, training_curve.png, run.json).",
+    ))
+    _print_try_it(output)
+
+
+def _print_try_it(run_dir):
     console.print("Try it:")
-    console.print(f'  {_command_name()} predict {output} "a gorgeous, witty, seductive movie."')
+    console.print(f'  {_command_name()} predict {shlex.quote(run_dir)} '
+                  '"a gorgeous, witty, seductive movie."')
 
 
 def _comma_list(kind):
@@ -216,6 +293,7 @@ def _comma_list(kind):
 @click.option("--max-trainable-params", "max_trainable_parameters", type=click.IntRange(min=1),
               default=None, help="Parameter budget: trials with more trainable parameters are "
                                  "not trained (reported as failed).")
+@_guarded
 def tune(**options):
     """Search adapter settings (bottleneck size, ...) with keras-tuner.
 
@@ -227,12 +305,11 @@ def tune(**options):
     `train` run directory in OUTPUT_DIR/best (predict, evaluate and export
     work on it).
     """
+    _start()
     from keras_adapters.tuning.text_classification import TuneConfig, tune_text_classifier
 
     config = TuneConfig(**options)
-    result = _run_guarded(
-        tune_text_classifier, config, log=lambda message: console.print(message, soft_wrap=True)
-    )
+    result = tune_text_classifier(config, log=console.print)
     _print_tuning_table(result, config)
     best = result["best_metrics"]
     _print_metrics_table(
@@ -248,10 +325,12 @@ def tune(**options):
             f"(adapter + head checkpoint, no backbone), vs {_size(full)} for the model's full "
             f"float32 weights ({100 * summary['mean_trial_dir_bytes'] / full:.1f}%)."
         )
-    console.print(f"Results: [bold]{paths['json']}[/bold], {paths['csv']}, {paths['png']} "
-                  f"({result['seconds']:.0f} s).")
-    console.print(f"Best trial written as a run to [bold]{paths['best']}[/bold]. Try it:")
-    console.print(f'  {_command_name()} predict {paths["best"]} "a gorgeous, witty, seductive movie."')
+    console.print(Text.assemble(
+        "Results: ", (str(paths["json"]), "bold"),
+        f", {paths['csv']}, {paths['png']} ({result['seconds']:.0f} s).",
+    ))
+    console.print(Text.assemble("Best trial written as a run to ", (str(paths["best"]), "bold"), "."))
+    _print_try_it(str(paths["best"]))
 
 
 def _size(num_bytes):
@@ -332,16 +411,18 @@ def _print_metrics_table(rows, title):
 @click.argument("texts", nargs=-1)
 @click.option("--file", "text_file", type=click.Path(dir_okay=False),
               help="Read texts from this UTF-8 file, one per line.")
+@_guarded
 def predict(run_dir, texts, text_file):
     """Predict labels for TEXTS with the model trained in RUN_DIR."""
-    from keras_adapters.training.text_classification import load_run
-
     texts = list(texts)
     if text_file:
         texts += _read_lines(text_file)
     if not texts:
         _fail("Give at least one text to classify, as arguments or with --file.")
-    run = _run_guarded(load_run, run_dir)
+    _start()
+    from keras_adapters.training.text_classification import load_run
+
+    run = load_run(run_dir)
     if run.info.get("text_pair"):
         _fail("This run classifies sentence pairs; `predict` takes single texts. "
               "Use the Python API (LoadedRun.predict_texts with pairs).")
@@ -365,40 +446,80 @@ def _read_lines(path):
         _fail(f"Text file {path!r} is not valid UTF-8 (byte {e.start}). Save it as UTF-8.")
 
 
+SPLITS = ("all", "test", "validation", "train")
+
+
 @main.command()
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.option("--dataset", "-d", default=None,
-              help="Dataset spec to evaluate on (default: the run's own dataset). " + _dataset_help())
-@click.option("--split", type=click.Choice(["test", "validation", "train"]), default="test",
-              show_default=True)
+              help="Dataset spec to score (default: the run's own dataset). A file given here "
+                   "('csv:PATH', 'tsv:PATH', 'jsonl:PATH') is scored whole, every row, and may "
+                   "use any of the run's labels. " + _dataset_help())
+@click.option("--split", type=click.Choice(SPLITS), default=None,
+              help="What to score: 'all' (every example: train, validation and test together) "
+                   "or one split. Default: 'all' for a file given with --dataset, else 'test'. "
+                   "The train and validation splits of a file are the ones made at training "
+                   "time (a seeded 10% of its rows held out), so either scores only part of "
+                   "the file.")
 @click.option("--text-column", default=None, help="Default: the run's.")
 @click.option("--label-column", default=None, help="Default: the run's.")
+@_guarded
 def evaluate(run_dir, dataset, split, text_column, label_column):
-    """Evaluate the model trained in RUN_DIR on a dataset split."""
+    """Evaluate the model trained in RUN_DIR on a dataset.
+
+    Prints accuracy, macro-F1 and loss, and says exactly which examples were
+    scored (how many, from which split).
+    """
+    _start()
     from keras_adapters.data import load_dataset
+    from keras_adapters.data.files import parse_file_spec
+    from keras_adapters.data.loading import describe_labels, load_labelled_file
     from keras_adapters.training.text_classification import load_run
 
-    run = _run_guarded(load_run, run_dir)
+    run = load_run(run_dir)
     config = run.info["config"]
     spec = dataset or config["dataset"]
-    data = _run_guarded(
-        load_dataset,
-        spec,
-        text_column=text_column or config["text_column"],
-        label_column=label_column or config["label_column"],
-        text_pair_column=config["text_pair_column"],
-        validation=None if dataset else config["validation_data"],
-        test=None if dataset else config["test_data"],
-        seed=config["seed"],
-    )
-    if list(data.label_names) != list(run.label_names):
-        _fail(f"Dataset {spec!r} has labels {data.label_names}, but the run was trained on "
-              f"{run.label_names}.")
-    subset = getattr(data, split)
-    if subset is None:
-        _fail(f"Dataset {spec!r} has no {split} split.")
+    columns = {
+        "text_column": text_column or config["text_column"],
+        "label_column": label_column or config["label_column"],
+        "text_pair_column": config["text_pair_column"],
+    }
+    given_file = dataset is not None and parse_file_spec(dataset) is not None
+    split = split or ("all" if given_file else "test")
+    if given_file and split == "all":
+        subset = load_labelled_file(dataset, run.label_names, **columns)
+        scored = f"every row of {dataset}"
+    else:
+        data = load_dataset(
+            spec,
+            **columns,
+            validation=None if dataset else config["validation_data"],
+            test=None if dataset else config["test_data"],
+            seed=config["seed"],
+        )
+        if list(data.label_names) != list(run.label_names):
+            _fail(f"Dataset {spec!r} has the labels {describe_labels(data.label_names)}, but "
+                  f"the run was trained on {describe_labels(run.label_names)}."
+                  + (" Leave out --split to score the whole file with the run's labels."
+                     if given_file else ""))
+        sizes = ", ".join(f"{name} {count:,}" for name, count in data.num_examples.items())
+        if split == "all":
+            subset = None
+            for name in ("train", "validation", "test"):
+                part = getattr(data, name)
+                if part is not None:
+                    subset = part if subset is None else subset.concatenate(part)
+            scored = f"every split of {spec} ({sizes})"
+        else:
+            subset = getattr(data, split)
+            if subset is None:
+                _fail(f"Dataset {spec!r} has no {split} split (it has {sizes}). Choose "
+                      f"--split {' or --split '.join(data.num_examples)}, or --split all.")
+            scored = (f"the {split} split of {spec} ({sizes}; --split all scores every "
+                      "example)")
     metrics = run.evaluate(subset)
     _print_metrics_table({split: metrics}, title=f"{spec} / {split}")
+    console.print(f"Scored {metrics['num_examples']:,} examples: {scored}.")
 
 
 EXAMPLE_TEXTS = [
@@ -418,6 +539,7 @@ EXAMPLE_TEXTS = [
               help="Also add a 'serving_text' signature taking raw strings (tokenizer in the "
                    "graph: needs a TF Serving whose bundled tensorflow-text has its ops).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing version.")
+@_guarded
 def export_command(run_dir, base_path, name, version, text_signature, overwrite):
     """Export the model trained in RUN_DIR as a SavedModel for TF Serving.
 
@@ -426,14 +548,14 @@ def export_command(run_dir, base_path, name, version, text_signature, overwrite)
     signature: int32 token_ids / padding_mask (/ segment_ids) in, logits and
     probabilities out. Check it with `keras-adapters check-export`.
     """
+    _start()
     from keras_adapters.export import export_saved_model, tokenize_for_serving
     from keras_adapters.training.text_classification import load_run
 
-    run = _run_guarded(load_run, run_dir)
+    run = load_run(run_dir)
     if run.info.get("text_pair"):
         _fail("Exporting sentence-pair runs is not supported yet.")
-    exported = _run_guarded(
-        export_saved_model,
+    exported = export_saved_model(
         run.model,
         base_path,
         name,
@@ -458,11 +580,12 @@ def export_command(run_dir, base_path, name, version, text_signature, overwrite)
         os.path.getsize(os.path.join(root, f)) for root, _, files in os.walk(exported.path) for f in files
     )
     console.print(f"Version {exported.version}, {size / 1e6:.1f} MB. Verify it with:")
-    console.print(f"  {_command_name()} check-export {exported.path}")
+    console.print(f"  {_command_name()} check-export {shlex.quote(str(exported.path))}")
 
 
 @main.command("check-export")
 @click.argument("path", type=click.Path(exists=True, file_okay=False))
+@_guarded
 def check_export_command(path):
     """Load and run an export with TensorFlow's C++ SavedModel loader.
 
@@ -473,9 +596,10 @@ def check_export_command(path):
     (within 1e-5); audits every op against that process's op registry. This is
     not a TF Serving binary: request handling and batching are not exercised.
     """
+    _start()
     from keras_adapters.export import check_export
 
-    result = _run_guarded(check_export, path)
+    result = check_export(path)
     report = result.report
     table = Table(title=f"C++ SavedModel loader check: {path}")
     table.add_column("check")
@@ -496,8 +620,8 @@ def check_export_command(path):
                   ", ".join(result.unregistered_ops) or "none")
     console.print(table)
     if result.passed:
-        console.print("[bold green]PASSED[/bold green]: loaded and run by TensorFlow's C++ "
-                      "SavedModel loader; outputs match Keras.")
+        console.print(_styled("PASSED:", "bold green", "loaded and run by TensorFlow's C++ "
+                              "SavedModel loader; outputs match Keras."))
     else:
         _fail("Export check failed: " + "; ".join(result.problems))
 

@@ -1,4 +1,4 @@
-"""Labelled text files: CSV, TSV and JSON Lines.
+r"""Labelled text files: CSV, TSV and JSON Lines.
 
 Files are read whole into memory with the standard library (`csv`, `json`),
 which suits the small-to-medium files fine-tuning data comes in, and lets
@@ -10,22 +10,42 @@ error, with the first few offending line numbers. Only fully blank lines
 
 Formats:
 
+Files are UTF-8, with or without a byte-order mark; lines may end in
+`\n` or `\r\n`.
+
 - `csv:PATH`: comma-separated, first row is the header, double-quote
-  quoting (`csv` module defaults; fields may contain commas and newlines).
+  quoting (`csv` module defaults; fields may contain commas, quotes and
+  newlines).
 - `tsv:PATH`: tab-separated, first row is the header, no quoting (the usual
   TSV convention, e.g. GLUE): a field cannot contain a tab or newline, and
   quote characters are kept as they are.
 - `jsonl:PATH`: one JSON object per line; the columns are its keys.
 
-Labels may be strings or integers. Cells that read as integers (`"0"`,
-`"1"`, `"-3"`) are integers. A column must not mix integers with other
-strings. The label names are the distinct training labels, sorted
-(integers numerically), as strings; label `i` is `label_names[i]`, so
-integer labels `0..K-1` keep their values.
+Texts are kept exactly as written (surrounding spaces included); a text
+that is empty or only whitespace is an error.
+
+Labels are strings, compared exactly after removing surrounding
+whitespace: `"1"`, `"01"` and `"+1"` are three different classes, as are
+`"pos"` and `"Pos"`. In JSON Lines, a label may be a JSON string, integer
+or boolean; an integer or boolean is read as its JSON text (`1` is the
+label `"1"`, the same class as the string `"1"`; `true` is `"true"`). A
+JSON number with a decimal point or exponent (`1.0`, `1e0`) is refused:
+its text is not kept by the parser, so `1.0` and `1` could not be told
+apart. An empty label and the missing-value markers `MISSING_LABELS`
+(what pandas, R, SQL and Python write for "no value": `NaN`, `nan`, `NA`,
+`N/A`, `n/a`, `null`, `NULL`, `None`, `<NA>`, `#N/A`; compared exactly) are
+errors naming the lines. A column must not mix integer labels
+(`[+-]?[0-9]+`) with other strings.
+
+The label names are the distinct training labels, sorted: numerically
+(ties in text order) when every label is an integer, else in text order;
+label `i` is `label_names[i]`, so integer labels `0..K-1` keep their
+values.
 """
 
 import csv
 import dataclasses
+import decimal
 import difflib
 import io
 import json
@@ -45,7 +65,11 @@ from keras_adapters.data.core import (
 from keras_adapters.data.errors import DataError
 
 FILE_FORMATS = ("csv", "tsv", "jsonl")
-_INT = re.compile(r"[+-]?\d+")
+# An integer label: ASCII digits only (`\d` would accept e.g. Arabic-Indic ones).
+_INT = re.compile(r"[+-]?[0-9]+")
+#: Label cells that mean "no value" in the tools that write such files
+#: (pandas, R, SQL dumps, Python's str(None)); refused, not made a class.
+MISSING_LABELS = ("NaN", "nan", "NA", "N/A", "n/a", "null", "NULL", "None", "<NA>", "#N/A")
 # How many offending line numbers a message lists.
 _SHOWN = 5
 
@@ -58,7 +82,8 @@ class FileExamples:
         path: the file read.
         texts: the text of each example.
         pairs: the second text of each example, or None.
-        labels: the label of each example, all int or all str.
+        labels: the label of each example (str, surrounding whitespace
+            removed).
         lines: the (first) line number of each example in the file.
     """
 
@@ -107,6 +132,12 @@ def parse_file_spec(spec, default_format=None):
             )
         return None
     if default_format is not None:
+        if not spec.strip():
+            raise DataError(
+                f"The file spec {spec!r} is empty: validation= and test= take a file in one "
+                f"of the forms {', '.join(f + ':PATH' for f in FILE_FORMATS)}, or a bare "
+                f"path read as {default_format.upper()} like the training file."
+            )
         return default_format, spec
     return None
 
@@ -178,15 +209,26 @@ def _parse_delimited(text, path, fmt):
             else:
                 rows.append((start, values))
     except csv.Error as e:
+        hint = _format_hint(fmt, path, header or [])
         raise DataError(
             f"{path!r} is not a well-formed {fmt.upper()} file: {e} (around line "
-            f"{reader.line_num}). In CSV, a field containing commas, quotes or "
-            'newlines must be enclosed in double quotes, with inner quotes doubled ("").'
+            f"{reader.line_num}). "
+            + (
+                hint
+                or "In CSV, a field containing commas, quotes or newlines must be "
+                'enclosed in double quotes, with inner quotes doubled ("").'
+            )
         ) from None
     if header is None:
         raise DataError(
             f"{path!r} is empty: it has no header row and no examples. A {fmt.upper()} "
             "dataset needs a header row naming the columns, then one row per example."
+        )
+    hint = _format_hint(fmt, path, header)
+    if bad_width and hint:
+        raise DataError(
+            f"{path!r} is not a {fmt.upper()} file: its header row reads as the single "
+            f"column {header[0]!r}. {hint}"
         )
     if bad_width:
         detail = "; ".join(f"line {n} has {k}" for n, k in bad_width[:_SHOWN])
@@ -219,6 +261,14 @@ def _parse_jsonl(text, path):
                 "A JSON Lines file holds exactly one JSON object per line, e.g. "
                 '{"text": "a fine film", "label": 1}.'
             ) from None
+        except (ValueError, RecursionError) as e:
+            # Valid JSON that Python refuses: an integer of more than 4,300
+            # digits, or nesting deeper than the recursion limit.
+            raise DataError(
+                f"{path!r} line {number} cannot be read as JSON ({e}). A JSON Lines "
+                'file holds one flat JSON object per line, e.g. {"text": "a fine film", '
+                '"label": 1}.'
+            ) from None
         if not isinstance(record, dict):
             raise DataError(
                 f"{path!r} line {number} holds a JSON {type(record).__name__}, not an "
@@ -234,11 +284,17 @@ def _parse_jsonl(text, path):
     return list(records[0][1]), records
 
 
-def _missing_column(path, role, name, columns):
+def _missing_column(path, role, name, columns, fmt):
+    format_hint = _format_hint(fmt, path, columns) if fmt != "jsonl" else ""
     close = difflib.get_close_matches(name, columns, n=1, cutoff=0.5) or [
         c for c in columns if c.lower() == name.lower()
     ]
-    hint = f" Did you mean {close[0]!r}? Pass {role}={close[0]!r}." if close else ""
+    if format_hint:
+        hint = " " + format_hint
+    elif close:
+        hint = f" Did you mean {close[0]!r}? Pass {role}={close[0]!r}."
+    else:
+        hint = ""
     raise DataError(
         f"Column {name!r} ({role}) not found in {path!r}. Columns present: "
         f"{', '.join(map(repr, columns))}.{hint} Choose the columns with text_column=, "
@@ -247,23 +303,39 @@ def _missing_column(path, role, name, columns):
 
 
 def _normalise_label(value):
-    """Returns the label as int or str, or None if empty; raises TypeError."""
+    """Returns the label as a stripped str, or None if empty; raises TypeError.
+
+    JSON integers and booleans become their JSON text; other JSON values
+    (floats, lists, objects) raise TypeError with a description.
+    """
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
-        return value
+        return str(value)
     if isinstance(value, float):
-        if value.is_integer():
-            return int(value)
         raise TypeError(f"the number {value!r}")
     if value is None:
         return None
     if isinstance(value, str):
-        value = value.strip()
-        if not value:
-            return None
-        return int(value) if _INT.fullmatch(value) else value
+        return value.strip() or None
     raise TypeError(f"a JSON {type(value).__name__}")
+
+
+def _label_sort_key(label):
+    # Decimal, not int: int() refuses strings of more than 4,300 digits.
+    return (decimal.Decimal(label), label)
+
+
+def _format_hint(fmt, path, header):
+    """A sentence naming the right spec when `header` shows another format, else ""."""
+    joined = "".join(header)
+    if header and header[0].lstrip().startswith("{"):
+        return f"The file looks like JSON Lines; read it with 'jsonl:{path}'."
+    if fmt != "tsv" and len(header) == 1 and "\t" in joined:
+        return f"The file looks tab-separated; read it with 'tsv:{path}'."
+    if fmt != "csv" and len(header) == 1 and "," in joined:
+        return f"The file looks comma-separated; read it with 'csv:{path}'."
+    return ""
 
 
 def read_file(fmt, path, text_column="text", label_column="label", text_pair_column=None):
@@ -280,9 +352,11 @@ def read_file(fmt, path, text_column="text", label_column="label", text_pair_col
         A `FileExamples`.
 
     Raises:
-        DataError: the file is missing, a directory, not UTF-8 or malformed;
-            a column is missing; a text or label cell is empty; or the labels
-            mix integers and other strings.
+        DataError: the file is missing, a directory, not UTF-8 or malformed
+            (or looks like another format); a column is missing; a text or
+            label cell is empty; a label is a missing-value marker
+            (`MISSING_LABELS`) or a JSON float; or the labels mix integers
+            and other strings.
 
     Example:
 
@@ -303,7 +377,7 @@ def read_file(fmt, path, text_column="text", label_column="label", text_pair_col
         wanted.append(("text_pair_column", text_pair_column))
     for role, name in wanted:
         if name not in columns:
-            _missing_column(path, role, name, columns)
+            _missing_column(path, role, name, columns, fmt)
     if fmt == "jsonl":
         for role, name in wanted:
             missing = [n for n, record in records if name not in record]
@@ -364,7 +438,7 @@ def read_file(fmt, path, text_column="text", label_column="label", text_pair_col
     texts = column(text_column, "text_column")
     pairs = column(text_pair_column, "text_pair_column") if text_pair_column else None
 
-    labels, empty, bad = [], [], []
+    labels, empty, bad, missing = [], [], [], []
     for n, record in records:
         try:
             label = _normalise_label(record[label_column])
@@ -373,12 +447,16 @@ def read_file(fmt, path, text_column="text", label_column="label", text_pair_col
             continue
         if label is None:
             empty.append(n)
+        elif label in MISSING_LABELS:
+            missing.append((n, label))
         labels.append(label)
     if bad:
         detail = "; ".join(f"line {n}: {what}" for n, what in bad[:_SHOWN])
         raise DataError(
-            f"{path!r}: labels in {label_column!r} must be integers or strings ({detail}). "
-            "Use class names such as 'positive' or integer ids such as 0 and 1."
+            f"{path!r}: labels in {label_column!r} must be strings, JSON integers or "
+            f"booleans ({detail}). Use class names such as 'positive' or integer ids "
+            "such as 0 and 1; a number with a decimal point (1.0) is refused because its "
+            "text is lost in parsing, so 1.0 and 1 could not be told apart."
         )
     if empty:
         raise DataError(
@@ -386,10 +464,20 @@ def read_file(fmt, path, text_column="text", label_column="label", text_pair_col
             f"{_format_lines(empty)} ({len(empty)} of {len(records)} rows). Every "
             "example needs a label: fill in or delete those rows."
         )
-    ints = [i for i, label in enumerate(labels) if isinstance(label, int)]
+    if missing:
+        found = sorted({label for _, label in missing})
+        raise DataError(
+            f"{path!r}: the label column {label_column!r} holds the missing-value "
+            f"marker(s) {', '.join(map(repr, found))} on "
+            f"{_format_lines([n for n, _ in missing])} ({len(missing)} of {len(records)} "
+            f"rows). {', '.join(MISSING_LABELS)} mean 'no value' in the tools that write "
+            "them, so they are not used as classes: fill in the real labels or delete "
+            "those rows (if one is a real class, rename it, e.g. 'not_applicable')."
+        )
+    ints = [i for i, label in enumerate(labels) if _INT.fullmatch(label)]
     if 0 < len(ints) < len(labels):
         first_int = ints[0]
-        first_str = next(i for i, label in enumerate(labels) if not isinstance(label, int))
+        first_str = next(i for i, label in enumerate(labels) if not _INT.fullmatch(label))
         raise DataError(
             f"{path!r}: the label column {label_column!r} mixes integer labels (e.g. "
             f"{labels[first_int]!r} on line {records[first_int][0]}) with non-integer "
@@ -414,7 +502,9 @@ def _encode(examples, index, role, train_path):
             f"The {role} file {examples.path!r} has labels that do not occur in the "
             f"training file {train_path!r}: {detail}. The label names come from the "
             f"training labels ({', '.join(repr(k) for k in index)}), so every {role} "
-            "label must be one of them (check spelling, case and integer vs name)."
+            "label must be one of them. Labels are compared exactly as text (after "
+            "removing surrounding spaces): check spelling, case and leading zeros or "
+            "signs ('01' and '+1' are not '1')."
         )
     return np.array([index[label] for label in examples.labels], dtype=np.int32)
 
@@ -470,10 +560,10 @@ def load_file_dataset(
             "text_pair_column='hypothesis')."
         )
     train = read_file(fmt, path, text_column, label_column, text_pair_column)
-    if all(isinstance(label, int) for label in train.labels):
-        vocabulary = sorted(set(train.labels))
+    if all(_INT.fullmatch(label) for label in train.labels):
+        vocabulary = sorted(set(train.labels), key=_label_sort_key)
     else:
-        vocabulary = sorted(set(train.labels), key=str)
+        vocabulary = sorted(set(train.labels))
     if len(vocabulary) < 2:
         raise DataError(
             f"The training file {path!r} has a single class: every one of its "
@@ -515,7 +605,7 @@ def load_file_dataset(
         train=splits["train"],
         validation=splits["validation"],
         test=splits.get("test"),
-        label_names=[str(label) for label in vocabulary],
+        label_names=list(vocabulary),
         num_examples=num_examples,
         text_pair=text_pair_column is not None,
     )

@@ -1,11 +1,22 @@
-"""`load_dataset`: one entry point for every supported dataset spec."""
+"""`load_dataset`: one entry point for every supported dataset spec.
+
+Also `load_labelled_file` (every row of one file, for scoring a trained
+model) and `describe_labels` (label names for messages, bounded).
+"""
 
 import difflib
 
 import tensorflow_datasets as tfds
 
+from keras_adapters.data.core import to_tf_dataset
 from keras_adapters.data.errors import DataError
-from keras_adapters.data.files import FILE_FORMATS, load_file_dataset, parse_file_spec
+from keras_adapters.data.files import (
+    FILE_FORMATS,
+    _format_lines,
+    load_file_dataset,
+    parse_file_spec,
+    read_file,
+)
 from keras_adapters.data.newsgroups import load_newsgroups
 from keras_adapters.data.rotten_tomatoes import BUILDER_NAME
 from keras_adapters.data.tfds_datasets import load_tfds_dataset
@@ -224,3 +235,91 @@ def load_dataset(
     if spec == "20newsgroups":
         return load_newsgroups(max_examples=max_examples)
     raise DataError(f"{_unknown_spec(spec)} Allowed dataset specs: {_FORMS}.")
+
+
+# How many label names `describe_labels` shows by default.
+LABELS_SHOWN = 10
+
+
+def describe_labels(label_names, limit=LABELS_SHOWN):
+    """Label names for a message or log line, at most `limit` of them.
+
+    Args:
+        label_names: the class names.
+        limit: how many names to show; the rest are counted.
+
+    Returns:
+        A str: the names quoted and comma-separated, then "and K more (N
+        labels)" when there are more than `limit`.
+
+    Example:
+
+    >>> describe_labels(["neg", "pos"])
+    "'neg', 'pos'"
+    >>> describe_labels([f"topic{i}" for i in range(10000)], limit=3)
+    "'topic0', 'topic1', 'topic2' and 9,997 more (10,000 labels)"
+    """
+    names = list(label_names)
+    shown = ", ".join(repr(str(name)) for name in names[:limit])
+    if len(names) <= limit:
+        return shown
+    return f"{shown} and {len(names) - limit:,} more ({len(names):,} labels)"
+
+
+def load_labelled_file(spec, label_names, *, text_column="text", label_column="label",
+                       text_pair_column=None):
+    """Every example of one labelled file, with the label indices of a model.
+
+    For scoring a trained model on a file: nothing is held out or sampled,
+    and the file may use any of the model's labels (a single one is fine),
+    each compared as a string with `label_names`.
+
+    Args:
+        spec: `"csv:PATH"`, `"tsv:PATH"` or `"jsonl:PATH"` (formats as in
+            `load_dataset`).
+        label_names: the model's class names; label `i` is `label_names[i]`.
+        text_column, label_column, text_pair_column: the file's columns.
+
+    Returns:
+        An unbatched `tf.data.Dataset` of `(text, label)` (or
+        `((text, pair), label)`) in file order, of known cardinality.
+
+    Raises:
+        DataError: if `spec` is not a file spec, the file cannot be read
+            (see `keras_adapters.data.files.read_file`), or it has labels
+            that are not in `label_names`.
+
+    Example:
+
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "test.csv")
+    >>> with open(path, "w") as f:
+    ...     _ = f.write("text,label\\ngood film,pos\\nfine film,pos\\n")
+    >>> data = load_labelled_file("csv:" + path, ["neg", "pos"])
+    >>> int(data.cardinality()), [int(label) for _, label in data]
+    (2, [1, 1])
+    """
+    file_spec = parse_file_spec(spec)
+    if file_spec is None:
+        raise DataError(
+            f"{spec!r} is not a file spec; a whole file is read from "
+            f"{', '.join(f + ':PATH' for f in FILE_FORMATS)}."
+        )
+    examples = read_file(*file_spec, text_column, label_column, text_pair_column)
+    index = {str(name): i for i, name in enumerate(label_names)}
+    unknown = {}
+    for label, line in zip(examples.labels, examples.lines):
+        if str(label) not in index:
+            unknown.setdefault(str(label), []).append(line)
+    if unknown:
+        detail = "; ".join(
+            f"{label!r} on {_format_lines(lines)}" for label, lines in list(unknown.items())[:5]
+        )
+        more = f" (and {len(unknown) - 5:,} more labels)" if len(unknown) > 5 else ""
+        raise DataError(
+            f"The file {examples.path!r} has labels the model was not trained on: "
+            f"{detail}{more}. The model's labels are {describe_labels(label_names)}; "
+            "labels are compared exactly, as strings."
+        )
+    labels = [index[str(label)] for label in examples.labels]
+    return to_tf_dataset(examples.texts, labels, examples.pairs)

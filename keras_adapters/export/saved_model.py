@@ -9,8 +9,11 @@ Layout written (the one TF Serving polls):
 
 `VERSION` is an integer. The version directory is built under a hidden name
 in `BASE/NAME/` (TF Serving only loads directories named by an integer) and
-renamed into place when complete, so a server polling `BASE/NAME` never sees
-a half-written version, even if the export is interrupted.
+switched into place when complete, so a server polling `BASE/NAME` never sees
+a half-written version, even if the export is interrupted or killed. With
+`overwrite`, an existing version is swapped for the new one in one step
+(`keras_adapters.utils.atomic.atomic_directory`): at every instant
+`BASE/NAME/VERSION` is the complete old export or the complete new one.
 
 Signatures (tag `serve`):
 
@@ -34,8 +37,10 @@ import re
 import keras
 import numpy as np
 
+from keras_adapters.config import read_json_object
+from keras_adapters.errors import KerasAdaptersError
 from keras_adapters.export import protowire
-from keras_adapters.utils.atomic import atomic_directory
+from keras_adapters.utils.atomic import atomic_directory, check_writable, recover_leftovers_in
 
 METADATA_DIR = "assets.extra"
 METADATA_FILE = "keras_adapters_export.json"
@@ -75,7 +80,7 @@ def _input_names(model):
         return [name for name in model.backbone.input]
     if isinstance(model.input, dict):
         return list(model.input)
-    raise ValueError(
+    raise KerasAdaptersError(
         "export_saved_model expects a model with named token inputs (a dict of "
         "token_ids / padding_mask / segment_ids), such as PooledTextClassifier, a "
         f"KerasHub text classifier or a KerasHub CausalLM; got inputs {model.input}."
@@ -113,7 +118,7 @@ def _next_version(model_dir):
 
 def _validate_name(name):
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
-        raise ValueError(
+        raise KerasAdaptersError(
             f"Invalid model name {name!r}: use letters, digits, '_', '-' and '.', "
             "starting with a letter or digit (it becomes a directory name)."
         )
@@ -155,6 +160,7 @@ def export_saved_model(
         ValueError: for an invalid name or version, an unsupported model, or
             `text_signature=True` without a preprocessor.
         FileExistsError: if the version exists and `overwrite` is False.
+        KerasAdaptersError: if `base_path` cannot be written.
 
     Example:
 
@@ -171,7 +177,7 @@ def export_saved_model(
     True
     """
     if text_signature and preprocessor is None:
-        raise ValueError("`text_signature=True` needs the `preprocessor` to put in the graph.")
+        raise KerasAdaptersError("`text_signature=True` needs the `preprocessor` to put in the graph.")
     return _export(
         {"serving_default": (model, None)},
         base_path,
@@ -237,10 +243,10 @@ def export_multitask_saved_model(
     from keras_adapters.saving.adapter_files import find_adapted_backbone
 
     if not tasks:
-        raise ValueError("`tasks` is empty: give at least one task model.")
+        raise KerasAdaptersError("`tasks` is empty: give at least one task model.")
     backbones = {id(find_adapted_backbone(model)[0]) for model in tasks.values()}
     if len(backbones) != 1:
-        raise ValueError(
+        raise KerasAdaptersError(
             "The task models do not share one backbone object; build them on the same "
             "adapted backbone (keras_adapters.load_task(backbone, path) for each task)."
         )
@@ -248,7 +254,7 @@ def export_multitask_saved_model(
     endpoints = {}
     for task, model in tasks.items():
         if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", task) or task.startswith("serving_"):
-            raise ValueError(
+            raise KerasAdaptersError(
                 f"Invalid task name {task!r}: signature names use letters, digits and '_', "
                 "start with a letter, and 'serving_' is reserved."
             )
@@ -278,15 +284,18 @@ def _export(endpoints, base_path, name, version, *, text_preprocessor=None,
 
     _validate_name(name)
     if version is not None and (isinstance(version, bool) or not isinstance(version, int) or version < 1):
-        raise ValueError(f"`version` must be a positive int (TF Serving's layout); got {version!r}.")
+        raise KerasAdaptersError(f"`version` must be a positive int (TF Serving's layout); got {version!r}.")
     models = [model for model, _ in endpoints.values()]
     kinds = {"causal_lm" if _is_causal_lm(model) else "classifier" for model in models}
     if len(kinds) != 1:
-        raise ValueError("All tasks of one export must be classifiers, or all causal LMs.")
+        raise KerasAdaptersError("All tasks of one export must be classifiers, or all causal LMs.")
     kind = kinds.pop()
     input_names = _input_names(models[0])
     model_dir = os.path.join(os.fspath(base_path), name)
-    os.makedirs(model_dir, exist_ok=True)
+    # Fails now, not after tracing, on a read-only location (creates model_dir).
+    check_writable(os.path.join(model_dir, str(version or 1)))
+    # What a killed export left (of any version): cleaned, or put back.
+    recover_leftovers_in(model_dir)
     version = version or _next_version(model_dir)
     final_path = os.path.join(model_dir, str(version))
     if os.path.exists(final_path) and not overwrite:
@@ -347,7 +356,7 @@ def _export(endpoints, base_path, name, version, *, text_preprocessor=None,
     sample_inputs = {key: np.asarray(value, "int32") for key, value in sample_inputs.items()}
     missing = sorted(set(input_names) - set(sample_inputs))
     if missing:
-        raise ValueError(f"`sample_inputs` lacks {missing}; the model takes {input_names}.")
+        raise KerasAdaptersError(f"`sample_inputs` lacks {missing}; the model takes {input_names}.")
     sample_outputs = {}
     for signature, (model, setup) in endpoints.items():
         for key, value in run(model, setup, sample_inputs).items():
@@ -424,8 +433,9 @@ def read_export_metadata(path):
         outputs, the sample inputs' file, and the `metadata` given at export.
 
     Raises:
-        ValueError: if `path` is not a version directory written by
-            `export_saved_model`.
+        KerasAdaptersError: if `path` is not a version directory written by
+            `export_saved_model`, or its metadata file is unreadable,
+            truncated or not a JSON object (the message names the file).
 
     Example:
 
@@ -442,9 +452,8 @@ def read_export_metadata(path):
     """
     file = os.path.join(os.fspath(path), METADATA_DIR, METADATA_FILE)
     if not os.path.isfile(file):
-        raise ValueError(
+        raise KerasAdaptersError(
             f"{path} is not an export version directory written by keras-adapters "
             f"(no {METADATA_DIR}/{METADATA_FILE}). Pass BASE/NAME/VERSION."
         )
-    with open(file, encoding="utf-8") as f:
-        return json.load(f)
+    return read_json_object(file, "Export metadata file")

@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from keras_adapters.errors import KerasAdaptersError
+
 
 @keras.saving.register_keras_serializable(package="keras_adapters")
 class AdapterFusion(keras.layers.Layer):
@@ -17,6 +19,9 @@ class AdapterFusion(keras.layers.Layer):
     Args:
         temperature: float, softmax temperature over the adapters.
         **kwargs: base layer arguments.
+
+    Raises:
+        KerasAdaptersError: for a temperature that is not positive.
 
     Call arguments:
         inputs: `(batch, length, hidden)`, the adapters' common input.
@@ -34,7 +39,7 @@ class AdapterFusion(keras.layers.Layer):
     def __init__(self, temperature=1.0, **kwargs):
         super().__init__(**kwargs)
         if not temperature > 0:
-            raise ValueError(f"`temperature` must be positive; got {temperature!r}.")
+            raise KerasAdaptersError(f"`temperature` must be positive; got {temperature!r}.")
         self.temperature = temperature
 
     def build(self, inputs_shape, adapter_outputs_shape=None):

@@ -1,9 +1,13 @@
 """The bottleneck adapter of Houlsby et al. 2019."""
 
+import math
+import numbers
+
 import keras
 from keras import ops
 
 from keras_adapters.config import ACTIVATIONS, INITIALIZATIONS
+from keras_adapters.errors import KerasAdaptersError
 
 
 def _activation(name):
@@ -51,6 +55,11 @@ class AdapterLayer(keras.layers.Layer):
         scaling: float. Multiplier on the adapter branch.
         **kwargs: base layer arguments (`name`, `dtype`, `trainable`).
 
+    Raises:
+        KerasAdaptersError: for a non-positive bottleneck, an unknown
+            activation or initialization, a dropout outside [0, 1), or a
+            non-finite `scaling`/`init_scale`.
+
     Example:
 
     >>> import numpy as np
@@ -77,20 +86,24 @@ class AdapterLayer(keras.layers.Layer):
     ):
         super().__init__(**kwargs)
         if isinstance(bottleneck_size, bool) or not isinstance(bottleneck_size, int) or bottleneck_size <= 0:
-            raise ValueError(
+            raise KerasAdaptersError(
                 f"`bottleneck_size` must be a positive int; got {bottleneck_size!r}."
             )
         if activation not in ACTIVATIONS:
-            raise ValueError(
+            raise KerasAdaptersError(
                 f"`activation` must be one of {', '.join(ACTIVATIONS)}; got {activation!r}."
             )
         if initialization not in INITIALIZATIONS:
-            raise ValueError(
+            raise KerasAdaptersError(
                 f"`initialization` must be one of {', '.join(INITIALIZATIONS)}; "
                 f"got {initialization!r}."
             )
         if not 0 <= dropout < 1:
-            raise ValueError(f"`dropout` must be in [0, 1); got {dropout!r}.")
+            raise KerasAdaptersError(f"`dropout` must be in [0, 1); got {dropout!r}.")
+        for field, value in (("scaling", scaling), ("init_scale", init_scale)):
+            # NaN or inf here would only surface as NaN losses after training.
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+                raise KerasAdaptersError(f"`{field}` must be a finite number; got {value!r}.")
         self.bottleneck_size = bottleneck_size
         self.activation = activation
         self.initialization = initialization
@@ -103,7 +116,7 @@ class AdapterLayer(keras.layers.Layer):
     def build(self, inputs_shape):
         hidden_dim = inputs_shape[-1]
         if hidden_dim is None:
-            raise ValueError(
+            raise KerasAdaptersError(
                 "AdapterLayer needs a known last dimension; got input shape "
                 f"{inputs_shape}."
             )

@@ -1,6 +1,8 @@
 """`AdapterSlot`: the place on a transformer branch where adapters plug in."""
 
 import contextlib
+import sys
+import weakref
 
 import keras
 from keras import ops
@@ -14,7 +16,49 @@ from keras_adapters.composition import (
     parse_setup,
     setup_config,
 )
+from keras_adapters.errors import KerasAdaptersError
 from keras_adapters.layers.adapter_fusion import AdapterFusion
+
+def tracing():
+    """Whether Python code now runs to trace a function, not eagerly.
+
+    Returns:
+        True inside a `tf.function` being traced (and on other backends,
+        where recording at every call is cheap and never wrong).
+    """
+    if keras.config.backend() == "tensorflow":
+        import tensorflow as tf
+
+        return tf.inside_function()
+    return True
+
+
+def models_on_stack():
+    """The Keras models whose methods are running on the Python call stack.
+
+    While Keras traces `predict`/`evaluate`/`fit`, KerasHub traces `generate`,
+    or an export traces a serving function, a method of the model that owns
+    the traced function is on the stack: `predict_step`, `train_step`,
+    `__call__`, `generate_step`, `call_with_cache`. Methods are found by their
+    `self` argument (or closure variable). Only used at trace time.
+
+    Returns:
+        A list of `keras.Model` objects, innermost first, without repeats.
+    """
+    models, seen = [], set()
+    frame = sys._getframe(1)
+    # The whole stack (a few hundred frames while tracing, microseconds to
+    # walk): the owner of a traced function can sit far above the slot.
+    while frame is not None:
+        code = frame.f_code
+        takes_self = code.co_argcount and code.co_varnames[0] == "self"
+        if takes_self or "self" in code.co_freevars:
+            owner = frame.f_locals.get("self")
+            if isinstance(owner, keras.Model) and id(owner) not in seen:
+                seen.add(id(owner))
+                models.append(owner)
+        frame = frame.f_back
+    return models
 
 
 @contextlib.contextmanager
@@ -40,6 +84,12 @@ class AdapterSlot(keras.layers.Layer):
     active setup: a name, or a composition block from
     `keras_adapters.composition`. With no active setup it is the plain
     dropout.
+
+    The active setup is Python state read when the slot's `call` runs, so a
+    traced function (Keras' predict/test/train functions, KerasHub's
+    `generate_function`) keeps the setup it was traced with. Each time the
+    slot is traced it notes the models running the trace (`traced_by`); the
+    backbone resets their traced functions when its setup changes.
 
     Args:
         dropout_rate: float. Rate of the branch dropout it replaces.
@@ -74,6 +124,12 @@ class AdapterSlot(keras.layers.Layer):
             name: keras.layers.deserialize(serialized) for name, serialized in (fusions or {}).items()
         }
         self._setup = parse_setup(active_setup)
+        self._traced_by = weakref.WeakSet()
+
+    @property
+    def traced_by(self):
+        """The models whose traced functions ran this slot (weakly held)."""
+        return list(self._traced_by)
 
     @property
     def active_setup(self):
@@ -93,7 +149,7 @@ class AdapterSlot(keras.layers.Layer):
 
     def _add(self, store, name, layer):
         if name in store:
-            raise ValueError(f"Slot {self.name!r} already holds {name!r}.")
+            raise KerasAdaptersError(f"Slot {self.name!r} already holds {name!r}.")
         with unlocked_state(self):
             store[name] = layer
         if self.built and not layer.built:
@@ -117,6 +173,10 @@ class AdapterSlot(keras.layers.Layer):
             self._tracker.untrack(layer)
 
     def call(self, inputs, training=None):
+        if tracing():
+            # Python runs here only while tracing: note whose compiled
+            # functions now hold this slot's setup.
+            self._traced_by.update(models_on_stack())
         x = self.branch_dropout(inputs, training=training)
         return self._apply(self._setup, x, training)
 
@@ -146,7 +206,7 @@ class AdapterSlot(keras.layers.Layer):
                 parts = ops.split(x, boundaries, axis=0)
             outputs = [self._apply(child, part, training) for child, part in zip(setup.children, parts)]
             return ops.concatenate(outputs, axis=0)
-        raise ValueError(f"Unsupported adapter setup {setup!r}.")
+        raise KerasAdaptersError(f"Unsupported adapter setup {setup!r}.")
 
     def compute_mask(self, inputs, mask=None):
         return mask

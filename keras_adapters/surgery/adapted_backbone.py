@@ -9,24 +9,65 @@ from keras_adapters.composition import (
     Fuse,
     Parallel,
     fusions_in,
+    is_finite_number,
     parse_setup,
     setup_config,
     setup_names,
 )
 from keras_adapters.config import AdapterConfig
+from keras_adapters.errors import KerasAdaptersError
 from keras_adapters.layers.adapter_fusion import AdapterFusion
 from keras_adapters.layers.adapter_layer import AdapterLayer
 from keras_adapters.layers.adapter_slot import AdapterSlot
 from keras_adapters.surgery.blocks import block_slots, install_slots
+from keras_adapters.surgery.compiled_functions import refresh_compiled_functions
+from keras_adapters.surgery.layer_count import adaptable_blocks
 
-_ADAPTER_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
+_ADAPTER_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
+
+#: The widest bottleneck allowed, in multiples of the hidden size. An adapter
+#: is meant to be narrower than the model; 4x is the feed-forward expansion
+#: of BERT/GPT-2 blocks, so an adapter never outgrows the sublayer it adapts,
+#: and a typo (`--bottleneck 100000`) is refused instead of allocating until
+#: memory runs out.
+MAX_BOTTLENECK_PER_HIDDEN = 4
 
 
 def validate_adapter_name(name):
-    if not isinstance(name, str) or not _ADAPTER_NAME.match(name):
-        raise ValueError(
+    """Checks an adapter name: 1-64 characters, a letter first.
+
+    Args:
+        name: the proposed name.
+
+    Raises:
+        KerasAdaptersError: for anything else (names become file and
+            variable path parts, so no spaces, slashes or newlines).
+    """
+    if not isinstance(name, str) or not _ADAPTER_NAME.fullmatch(name):
+        raise KerasAdaptersError(
             f"Invalid adapter name {name!r}: use 1-64 characters, starting with a "
             "letter, then letters, digits, '_', '-' or '.'."
+        )
+
+
+def check_bottleneck(name, config, hidden_dim):
+    """Refuses a bottleneck wider than `MAX_BOTTLENECK_PER_HIDDEN` x hidden size.
+
+    Args:
+        name: the adapter's name, for the message.
+        config: its `AdapterConfig`.
+        hidden_dim: the width of the branches it adapts.
+
+    Raises:
+        KerasAdaptersError: if the resolved bottleneck is too wide.
+    """
+    bottleneck = config.resolve_bottleneck(hidden_dim)
+    limit = MAX_BOTTLENECK_PER_HIDDEN * hidden_dim
+    if bottleneck > limit:
+        raise KerasAdaptersError(
+            f"Adapter {name!r}: bottleneck {bottleneck} is too wide for this backbone, whose "
+            f"hidden size is {hidden_dim}; the bottleneck may be at most {limit} "
+            f"({MAX_BOTTLENECK_PER_HIDDEN} x the hidden size)."
         )
 
 
@@ -47,6 +88,23 @@ class AdaptedBackbone:
     files and `save_to_preset` restore the adapters and the active setup,
     and what re-applies the frozen/trainable state after every load (Keras
     does not save `trainable` flags).
+
+    Every verb that changes what runs (`set_active_adapters`,
+    `train_adapter`, `set_trainable_adapters`, `add_adapter`,
+    `delete_adapter`, `average_adapter`, `add_fusion`, `train_fusion`) takes
+    effect in the next `predict`, `evaluate`, `fit`, `generate` or export of
+    this backbone and of any model containing it, with no recompiling. The
+    setup is Python state read while a function is traced, so each adapter
+    slot notes, at trace time, the Keras models whose methods run the trace
+    (the owners of Keras' `predict_function`/`test_function`/
+    `train_function` and KerasHub's `generate_function`); each verb then
+    replaces those models' traced functions with stand-ins that retrace on
+    their next call. Only training needs the user: when the trainable
+    weights changed after a model's optimizer was built (its first `fit` or
+    `evaluate`), its next `fit` raises `KerasAdaptersError` asking for
+    `model.compile(...)` again instead of training stale weights. A
+    `tf.function` of your own around the backbone is not a Keras model's:
+    trace it again after a verb.
 
     Args:
         adapters: dict of adapter name -> `AdapterConfig` (or its dict).
@@ -116,10 +174,7 @@ class AdaptedBackbone:
     @property
     def transformer_blocks(self):
         """All transformer blocks, in adapter layer-index order."""
-        blocks = []
-        for attribute in self.transformer_block_attributes:
-            blocks.extend(getattr(self, attribute))
-        return blocks
+        return adaptable_blocks(self)
 
     @property
     def adapter_names(self):
@@ -164,7 +219,9 @@ class AdaptedBackbone:
     def fusion_layers(self, name):
         """List of `(block_index, placement, AdapterFusion)` for one fusion."""
         if name not in self._fusion_names:
-            raise ValueError(f"Unknown fusion {name!r}; this backbone has {list(self._fusion_names)}.")
+            raise KerasAdaptersError(
+                f"Unknown fusion {name!r}; this backbone has {list(self._fusion_names)}."
+            )
         return self._slot_items(lambda slot: slot.fusions, name)
 
     def adapter_slots(self):
@@ -219,26 +276,34 @@ class AdaptedBackbone:
             **overrides: `AdapterConfig` fields to change.
 
         Raises:
-            ValueError: for a name in use or an invalid config.
+            KerasAdaptersError: for a name in use, an invalid config, or a
+                bottleneck wider than `MAX_BOTTLENECK_PER_HIDDEN` x the
+                hidden size.
         """
         self._insert_adapter(name, AdapterConfig.get(config, **overrides))
         self._apply_trainable_state()
 
     def delete_adapter(self, name):
-        """Removes an adapter (not allowed while active, trained or fused)."""
+        """Removes an adapter (not allowed while active, trained or fused).
+
+        Raises:
+            KerasAdaptersError: for an unknown name, or an adapter that is
+                active, trainable or part of a fusion.
+        """
         self._check_names([name])
         if name in setup_names(self._active_setup) or name in self._trainable_adapters:
-            raise ValueError(
+            raise KerasAdaptersError(
                 f"Adapter {name!r} is active or trainable; change the active setup "
                 "(set_active_adapters) and trainable adapters first."
             )
         fused = [f for f in self._fusion_names if name in f.split("+")]
         if fused:
-            raise ValueError(f"Adapter {name!r} is part of fusion(s) {fused}; delete those first.")
+            raise KerasAdaptersError(f"Adapter {name!r} is part of fusion(s) {fused}; delete those first.")
         for _, _, slot in self.adapter_slots():
             if name in slot.adapters:
                 slot.remove(name)
         del self._adapter_configs[name]
+        self._refresh_compiled_functions()
 
     def average_adapter(self, name, sources, weights=None):
         """Adds adapter `name` whose weights are a weighted average of others'.
@@ -254,16 +319,22 @@ class AdaptedBackbone:
             weights: one float per source, summing to 1 (default: equal).
 
         Raises:
-            ValueError: for unknown names, bad weights, or sources of
-                different shapes.
+            KerasAdaptersError: for unknown names, bad weights, or sources
+                of different shapes.
         """
         sources = self._as_names(sources)
         self._check_names(sources)
         if len(sources) < 2:
-            raise ValueError("average_adapter needs two or more source adapters.")
-        weights = [1.0 / len(sources)] * len(sources) if weights is None else [float(w) for w in weights]
+            raise KerasAdaptersError("average_adapter needs two or more source adapters.")
+        if weights is None:
+            weights = [1.0 / len(sources)] * len(sources)
+        if not isinstance(weights, (list, tuple)) or not all(is_finite_number(w) for w in weights):
+            raise KerasAdaptersError(
+                f"average_adapter weights must be a list of finite numbers; got {weights!r}."
+            )
+        weights = [float(w) for w in weights]
         if len(weights) != len(sources) or abs(sum(weights) - 1.0) > 1e-6:
-            raise ValueError(f"Give one weight per source adapter, summing to 1; got {weights}.")
+            raise KerasAdaptersError(f"Give one weight per source adapter, summing to 1; got {weights}.")
         shape_fields = ("placements", "layers", "activation", "scaling")
         first = self._adapter_configs[sources[0]]
         widths = {
@@ -274,7 +345,7 @@ class AdaptedBackbone:
             config = self._adapter_configs[source]
             differing = [f for f in shape_fields if getattr(config, f) != getattr(first, f)]
             if differing or widths[source] != widths[sources[0]]:
-                raise ValueError(
+                raise KerasAdaptersError(
                     f"Cannot average {sources[0]!r} and {source!r}: they differ in "
                     f"{differing or ['bottleneck width']} "
                     f"({ {s: sorted(set(widths[s].values())) for s in (sources[0], source)} } "
@@ -289,9 +360,10 @@ class AdaptedBackbone:
     def set_active_adapters(self, setup):
         """Sets the adapters (or composition) the forward pass applies.
 
-        Takes effect for functions traced afterwards: a compiled
-        `predict`/`generate` function keeps the setup it was traced with
-        (recompile, or set `model.generate_function = None`).
+        Takes effect at once, in direct calls and in the next `predict`,
+        `evaluate`, `fit`, `generate` or export of this backbone and of every
+        model around it: their traced functions are retraced (see the class
+        docstring). No recompiling is needed.
 
         Args:
             setup: a name, a list of names (stacked in order), a block from
@@ -299,29 +371,35 @@ class AdaptedBackbone:
                 original backbone's outputs exactly).
 
         Raises:
-            ValueError: for an unknown name, a `Fuse` without fusion layers,
-                or a `Parallel` nested inside another block.
+            KerasAdaptersError: for an unknown name, a `Fuse` without fusion
+                layers, or a `Parallel` nested inside another block.
         """
         setup = parse_setup(setup)
         self._check_names(setup_names(setup), allow_repeats=True)
         for fuse in fusions_in(setup):
             if fuse.name not in self._fusion_names:
-                raise ValueError(
+                raise KerasAdaptersError(
                     f"No fusion layers for {fuse!r}; create them with "
                     f"backbone.add_fusion({fuse!r}) first."
                 )
         if not isinstance(setup, Parallel) and _contains(setup, Parallel):
-            raise ValueError("Parallel is only allowed as the whole active setup, not nested.")
+            raise KerasAdaptersError("Parallel is only allowed as the whole active setup, not nested.")
         for _, _, slot in self.adapter_slots():
             slot.active_setup = setup
         self._active_setup = setup
+        self._refresh_compiled_functions()
 
     def train_adapter(self, names):
         """Trains the named adapter(s) only: everything else is frozen.
 
         The adapters are activated too, unless the active setup already uses
         them (e.g. training a task adapter stacked on a language adapter).
-        Recompile a model after changing what trains.
+        A model that was already trained or evaluated must be compiled again
+        (`model.compile(...)`) before its next `fit`, which otherwise raises
+        `KerasAdaptersError`: its optimizer was built for the old weights.
+
+        Raises:
+            KerasAdaptersError: for an unknown or repeated name.
         """
         names = self._as_names(names)
         self._check_names(names)
@@ -332,11 +410,14 @@ class AdaptedBackbone:
     def set_trainable_adapters(self, names):
         """Freezes every weight except the named adapters (and layer norms).
 
+        As with `train_adapter`, a model already trained or evaluated needs
+        `model.compile(...)` again before its next `fit`.
+
         Args:
             names: a name, a list of names, or `None` (all frozen).
 
         Raises:
-            ValueError: for an unknown name.
+            KerasAdaptersError: for an unknown name.
         """
         self._set_trainable(names, [])
 
@@ -344,21 +425,21 @@ class AdaptedBackbone:
         """Creates AdapterFusion layers for `Fuse(...)` in every block.
 
         Raises:
-            ValueError: if an adapter is unknown, or the adapters do not sit
-                in the same blocks and branches (nothing to fuse there).
+            KerasAdaptersError: if an adapter is unknown, or the adapters do
+                not sit in the same blocks and branches (nothing to fuse there).
         """
         fuse = parse_setup(fuse)
         if not isinstance(fuse, Fuse):
-            raise ValueError(f"add_fusion takes a Fuse(...) block; got {fuse!r}.")
+            raise KerasAdaptersError(f"add_fusion takes a Fuse(...) block; got {fuse!r}.")
         self._check_names(fuse.children)
         if fuse.name in self._fusion_names:
-            raise ValueError(f"Fusion {fuse.name!r} already exists.")
+            raise KerasAdaptersError(f"Fusion {fuse.name!r} already exists.")
         placements = {
             name: {(i, p) for i, p, _ in self.adapter_layers(name)} for name in fuse.children
         }
         positions = set.intersection(*placements.values())
         if any(p != positions for p in placements.values()):
-            raise ValueError(
+            raise KerasAdaptersError(
                 f"Cannot fuse {fuse.children}: they sit in different blocks or branches "
                 f"({ {n: sorted(p) for n, p in placements.items()} }); fused adapters need "
                 "the same layers and placements."
@@ -375,7 +456,7 @@ class AdaptedBackbone:
         """Activates `Fuse(...)` and trains only its fusion layers."""
         fuse = parse_setup(fuse)
         if not isinstance(fuse, Fuse):
-            raise ValueError(f"train_fusion takes a Fuse(...) block; got {fuse!r}.")
+            raise KerasAdaptersError(f"train_fusion takes a Fuse(...) block; got {fuse!r}.")
         self.set_active_adapters(fuse)
         self._set_trainable([], [fuse.name])
 
@@ -384,10 +465,18 @@ class AdaptedBackbone:
         self._check_names(adapter_names)
         unknown = [f for f in fusion_names if f not in self._fusion_names]
         if unknown:
-            raise ValueError(f"Unknown fusion(s) {unknown}; this backbone has {list(self._fusion_names)}.")
+            raise KerasAdaptersError(
+                f"Unknown fusion(s) {unknown}; this backbone has {list(self._fusion_names)}."
+            )
         self._trainable_adapters = list(adapter_names)
         self._trainable_fusions = list(fusion_names)
         self._apply_trainable_state()
+
+    def _refresh_compiled_functions(self):
+        traced_by = set()
+        for _, _, slot in self.adapter_slots():
+            traced_by.update(slot.traced_by)
+        refresh_compiled_functions(traced_by)
 
     def _apply_trainable_state(self):
         trainable = set(self._trainable_adapters) | set(self._trainable_fusions)
@@ -415,23 +504,29 @@ class AdaptedBackbone:
             layer.trainable = True
             for child in layer._flatten_layers(include_self=False, recursive=False):
                 apply(child)
+        self._refresh_compiled_functions()
 
     def _insert_adapter(self, name, config):
         validate_adapter_name(name)
         if name in self._adapter_configs:
-            raise ValueError(f"This backbone already has an adapter named {name!r}.")
+            raise KerasAdaptersError(f"This backbone already has an adapter named {name!r}.")
         if "embedding" in config.placements and not self.embedding_dropout_attributes:
-            raise ValueError(
+            raise KerasAdaptersError(
                 f"{self.keras_hub_class.__name__} has no embedding dropout to host an "
                 "embedding adapter (it embeds without one), so placement 'embedding' is "
                 "not available on it; use 'attention' and/or 'feedforward'."
             )
         indices = set(config.resolve_layers(len(self.transformer_blocks)))
-        for index, placement, slot in self.adapter_slots():
-            if placement not in config.placements:
-                continue
-            if placement != "embedding" and index not in indices:
-                continue
+        slots = [
+            slot
+            for index, placement, slot in self.adapter_slots()
+            if placement in config.placements and (placement == "embedding" or index in indices)
+        ]
+        # Checked for every slot before any is given an adapter (and before
+        # any weight is allocated).
+        for slot in slots:
+            check_bottleneck(name, config, slot._hidden_shape[-1])
+        for slot in slots:
             slot.add_adapter(
                 name,
                 AdapterLayer(
@@ -457,12 +552,12 @@ class AdaptedBackbone:
     def _check_names(self, names, allow_repeats=False):
         unknown = [n for n in names if n not in self._adapter_configs]
         if unknown:
-            raise ValueError(
+            raise KerasAdaptersError(
                 f"Unknown adapter name(s) {unknown}. This backbone has: "
                 f"{list(self._adapter_configs) or 'no adapters'}."
             )
         if not allow_repeats and len(set(names)) != len(names):
-            raise ValueError(f"Adapter names repeat in {names}.")
+            raise KerasAdaptersError(f"Adapter names repeat in {names}.")
 
     # -- forward pass and serialization -------------------------------------
 

@@ -1,8 +1,14 @@
 """`add_adapters`: clone a KerasHub backbone with adapters inserted."""
 
 from keras_adapters.config import AdapterConfig
-from keras_adapters.surgery.adapted_backbone import AdaptedBackbone, validate_adapter_name
+from keras_adapters.errors import KerasAdaptersError
+from keras_adapters.surgery.adapted_backbone import (
+    AdaptedBackbone,
+    check_bottleneck,
+    validate_adapter_name,
+)
 from keras_adapters.surgery.backbones import adapted_class_for
+from keras_adapters.surgery.blocks import block_hidden_dim
 
 
 def add_adapters(backbone, config="houlsby", name="default", **overrides):
@@ -21,6 +27,11 @@ def add_adapters(backbone, config="houlsby", name="default", **overrides):
     On an already adapted backbone, the clone keeps the existing adapters
     (frozen, inactive) and adds the new one.
 
+    The resolved bottleneck may be at most 4 times the backbone's hidden
+    size (`MAX_BOTTLENECK_PER_HIDDEN`): an adapter is narrower than the
+    model and never wider than its feed-forward layers. This is checked
+    before anything is cloned or allocated.
+
     Args:
         backbone: a supported KerasHub backbone (see
             `keras_adapters.supported_backbones()`), plain or adapted.
@@ -35,8 +46,9 @@ def add_adapters(backbone, config="houlsby", name="default", **overrides):
 
     Raises:
         TypeError: if the backbone is not supported.
-        ValueError: for an invalid config, a layer index out of range, or a
-            name the backbone already uses.
+        KerasAdaptersError: for an invalid name or config, a layer index out
+            of range, a name the backbone already uses, or a bottleneck wider
+            than 4 x the hidden size.
 
     Example:
 
@@ -55,11 +67,14 @@ def add_adapters(backbone, config="houlsby", name="default", **overrides):
     adapted_class = adapted_class_for(backbone)
     validate_adapter_name(name)
     config = AdapterConfig.get(config, **overrides)
+    for attribute in adapted_class.transformer_block_attributes:
+        for block in getattr(backbone, attribute)[:1]:
+            check_bottleneck(name, config, block_hidden_dim(block))
     existing = {}
     if isinstance(backbone, AdaptedBackbone):
         existing = {n: backbone.get_adapter_config(n) for n in backbone.adapter_names}
         if name in existing:
-            raise ValueError(
+            raise KerasAdaptersError(
                 f"This backbone already has an adapter named {name!r}; adding it "
                 "again would insert a second copy. Pass another `name`."
             )

@@ -9,6 +9,7 @@ what lets `.keras` files and presets of adapted backbones load back.
 import keras
 import keras_hub
 
+from keras_adapters.errors import UnsupportedBackboneError
 from keras_adapters.surgery.adapted_backbone import AdaptedBackbone
 from keras_adapters.surgery.embeddings import embedding_slot_property
 
@@ -84,13 +85,14 @@ def adapted_class_for(backbone):
     """The adapted class for a backbone (plain or already adapted).
 
     Raises:
-        TypeError: for a backbone keras-adapters does not support.
+        UnsupportedBackboneError: (a `TypeError`) for a backbone
+            keras-adapters does not support.
     """
     if isinstance(backbone, AdaptedBackbone):
         return type(backbone)
     adapted = ADAPTED_CLASSES.get(type(backbone))
     if adapted is None:
-        raise TypeError(
+        raise UnsupportedBackboneError(
             f"add_adapters does not support {type(backbone).__name__}. Supported "
             f"KerasHub backbones (built from TransformerEncoder/TransformerDecoder): "
             f"{', '.join(_SUPPORTED)}."

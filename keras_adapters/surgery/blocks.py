@@ -13,6 +13,7 @@ silently has no adapters.
 import keras
 import keras_hub
 
+from keras_adapters.errors import KerasAdaptersError
 from keras_adapters.layers.adapter_slot import AdapterSlot, unlocked_state
 
 TRANSFORMER_BLOCK_TYPES = (
@@ -50,7 +51,7 @@ def install_slots(block):
     Idempotent. Returns a dict placement -> slot.
     """
     if not block.built:
-        raise ValueError(f"Transformer block {block.name!r} must be built first.")
+        raise KerasAdaptersError(f"Transformer block {block.name!r} must be built first.")
     hidden_dim = block_hidden_dim(block)
     slots = {}
     for placement, attribute in BRANCH_DROPOUT_ATTRIBUTES.items():

@@ -1,4 +1,4 @@
-from keras_adapters.tasks.backbone_task import BackboneTask
+from keras_adapters.tasks.backbone_task import BackboneTask, BackboneTaskMixin
 from keras_adapters.tasks.pooling import FirstTokenPooling, MaskedMeanPooling
 from keras_adapters.tasks.text_classifier import PooledTextClassifier
 from keras_adapters.tasks.token_classifier import TokenClassifier

@@ -10,7 +10,10 @@ class BestAdapterCheckpoint(keras.callbacks.Callback):
     """Saves the adapter (and head) files whenever a metric improves.
 
     Each save replaces the checkpoint directory atomically, so an interrupted
-    run always leaves the last good checkpoint complete on disk.
+    run always leaves the last good checkpoint complete on disk. The best
+    epoch and value are recorded only once `save` has returned, so they
+    always describe the checkpoint on disk: a save interrupted by Ctrl-C (or
+    failing) leaves them at the previous checkpoint.
 
     Args:
         save: callable `save(epoch, logs)` writing the checkpoint.
@@ -18,8 +21,9 @@ class BestAdapterCheckpoint(keras.callbacks.Callback):
         mode: `"max"` or `"min"`.
 
     Attributes:
-        best_epoch: 1-based epoch of the best value so far (None before).
-        best_value: the best value so far.
+        best_epoch: 1-based epoch of the checkpoint saved last, the best so
+            far (None before the first save completes).
+        best_value: its value of `monitor`.
 
     Example:
 
@@ -58,9 +62,10 @@ class BestAdapterCheckpoint(keras.callbacks.Callback):
             )
         value = float(logs[self.monitor])
         if not math.isnan(value) and self._improved(value):
+            self._save(epoch + 1, logs)
+            # Only now: until the save completes, the last checkpoint is the one on disk.
             self.best_value = value
             self.best_epoch = epoch + 1
-            self._save(epoch + 1, logs)
 
 
 class TrainingLog(keras.callbacks.Callback):

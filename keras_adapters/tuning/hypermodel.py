@@ -7,9 +7,13 @@ import keras_tuner
 
 from keras_adapters import pretrained
 from keras_adapters.config import AdapterConfig
+from keras_adapters.errors import KerasAdaptersError
 from keras_adapters.surgery import add_adapters
+from keras_adapters.surgery.adapted_backbone import MAX_BOTTLENECK_PER_HIDDEN
+from keras_adapters.surgery.layer_count import num_adaptable_blocks
 from keras_adapters.tasks import PooledTextClassifier
-from keras_adapters.tuning.task_weights import use_task_weight_checkpoints
+from keras_adapters.training import recipe
+from keras_adapters.tuning.checkpoints import use_task_weight_checkpoints
 from keras_adapters.utils.parameters import count_parameters
 
 #: Bottleneck sizes tried by default: Houlsby et al.'s {8, 64, 256} and the
@@ -21,6 +25,11 @@ DEFAULT_BOTTLENECK_SIZES = (8, 16, 32, 64, 128, 256)
 TRAINABLE_PARAMETERS = "trainable_parameters"
 FIT_SECONDS = "fit_seconds"
 
+#: The budgets a trial can exceed: this hypermodel's own and keras-tuner's
+#: (`max_model_size`, also a count of trainable parameters).
+OWN_BUDGET = "max_trainable_parameters"
+KERAS_TUNER_BUDGET = "max_model_size"
+
 
 def _layer_label(spec):
     """Canonical hyperparameter value (a string) for a layer selection."""
@@ -30,49 +39,49 @@ def _layer_label(spec):
         where, _, count = spec.partition(":")
         if where in ("top", "bottom") and count.isdigit() and int(count) > 0:
             return f"{where}:{int(count)}"
-        raise ValueError(
+        raise KerasAdaptersError(
             f"Invalid layer selection {spec!r}. Allowed: 'all', 'top:K', 'bottom:K' "
             "(K > 0), or a list of layer indices."
         )
     indices = sorted(int(i) for i in spec)
     if not indices or indices[0] < 0 or len(set(indices)) != len(indices):
-        raise ValueError(f"Invalid layer selection {list(spec)!r}: distinct indices >= 0.")
+        raise KerasAdaptersError(f"Invalid layer selection {list(spec)!r}: distinct indices >= 0.")
     return ",".join(str(i) for i in indices)
 
 
-def _resolve_layers(label, num_layers):
-    """Layer indices (or None for all) of a `_layer_label` string."""
+def _resolve_layers(label, num_blocks):
+    """Layer indices (or None for all) of a `_layer_label` string.
+
+    `num_blocks` counts every transformer block that takes adapters
+    (`num_adaptable_blocks`: encoder and decoder for BART), so `"top:K"`
+    selects the last K of them, as `AdapterConfig.layers` indexes them.
+    """
     if label == "all":
         return None
     where, _, count = label.partition(":")
     if where in ("top", "bottom"):
         count = int(count)
-        if count > num_layers:
-            raise ValueError(
+        if count > num_blocks:
+            raise KerasAdaptersError(
                 f"Layer selection {label!r} asks for {count} layers; the backbone has "
-                f"{num_layers}."
+                f"{num_blocks} transformer blocks."
             )
-        return tuple(range(num_layers - count, num_layers)) if where == "top" else tuple(range(count))
+        return tuple(range(num_blocks - count, num_blocks)) if where == "top" else tuple(range(count))
     return tuple(int(i) for i in label.split(","))
 
 
-def _num_transformer_layers(backbone):
-    layers = getattr(backbone, "transformer_layers", None)
-    if layers is not None:
-        return len(layers)
-    return int(backbone.num_layers)
+def default_compile(model, learning_rate, weight_decay=recipe.WEIGHT_DECAY, **compile_kwargs):
+    """Compiles a classifier with the fine-tuning recipe of `keras-adapters train`.
 
-
-def default_compile(model, learning_rate, weight_decay=0.01, **compile_kwargs):
-    """Compiles a classifier with AdamW, cross-entropy on logits and accuracy.
-
-    The same setup as `keras-adapters train`: no weight decay on biases and
-    layer-norm parameters; the accuracy metric is named `"accuracy"`, so the
-    validation objective is `"val_accuracy"`.
+    `keras_adapters.training.recipe`: AdamW without weight decay on biases
+    and layer-norm parameters, cross-entropy on logits, and an accuracy
+    metric named `"accuracy"`, so the validation objective is
+    `"val_accuracy"`. Works on any classifier model returning logits.
 
     Args:
         model: the model to compile.
-        learning_rate: float or `LearningRateSchedule`.
+        learning_rate: float or `LearningRateSchedule` (see
+            `AdapterHyperModel`'s `learning_rate_schedule`).
         weight_decay: AdamW's decoupled weight decay.
         **compile_kwargs: more `model.compile` arguments (e.g.
             `run_eagerly=True`, `jit_compile=False`).
@@ -89,14 +98,7 @@ def default_compile(model, learning_rate, weight_decay=0.01, **compile_kwargs):
     >>> type(model.optimizer).__name__, float(model.optimizer.weight_decay)
     ('AdamW', 0.01)
     """
-    optimizer = keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=weight_decay)
-    optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
-    model.compile(
-        optimizer=optimizer,
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-        **compile_kwargs,
-    )
+    model.compile(**recipe.compile_arguments(learning_rate, weight_decay), **compile_kwargs)
 
 
 class AdapterHyperModel(keras_tuner.HyperModel):
@@ -118,17 +120,18 @@ class AdapterHyperModel(keras_tuner.HyperModel):
     `keras.backend.clear_session()` does not affect it.
 
     Checkpoints: every built model's `save_weights`/`load_weights` write and
-    read its task weights only (adapters, trained layer norms, head; see
-    `use_task_weight_checkpoints`), strictly checked, so the stock tuners'
-    per-trial checkpoints are a few percent of a full one and
-    `tuner.get_best_models()` rebuilds working models from them.
+    read its adapter, trained layer norms and head only, in the
+    `save_adapters` format (see `use_task_weight_checkpoints`), strictly
+    checked, so the stock tuners' per-trial checkpoints are a few percent of
+    a full one and `tuner.get_best_models()` rebuilds working models from
+    them.
 
     Parameter budget: keras-tuner's `max_model_size` (trainable parameters)
     works as usual; `max_trainable_parameters` here does the same, failing
     over-budget trials with `keras_tuner.errors.FailedTrialError` before they
-    train. Either way the trial is marked FAILED; note that the oracle stops
-    the search after `max_consecutive_failed_trials` (default 3) failures in
-    a row.
+    train, and recording them in `over_budget`. Either way the trial is
+    marked FAILED; note that the oracle stops the search after
+    `max_consecutive_failed_trials` (default 3) failures in a row.
 
     `fit` adds two entries to each trial's metrics: `trainable_parameters`
     and `fit_seconds` (wall time of `model.fit`).
@@ -185,6 +188,7 @@ class AdapterHyperModel(keras_tuner.HyperModel):
     Example:
 
     >>> import keras_hub, keras_tuner
+    >>> from keras_adapters import count_parameters
     >>> from keras_adapters.tuning import AdapterHyperModel
     >>> backbone = keras_hub.models.BertBackbone(
     ...     vocabulary_size=100, num_layers=2, num_heads=2, hidden_dim=16,
@@ -221,12 +225,12 @@ class AdapterHyperModel(keras_tuner.HyperModel):
     ):
         super().__init__(name=name, tunable=tunable)
         if (build_task is None) == (num_classes is None):
-            raise ValueError(
+            raise KerasAdaptersError(
                 "Pass exactly one of `build_task` (a callable (backbone, hp) -> model) "
                 "and `num_classes` (for the default PooledTextClassifier head)."
             )
         if build_task is not None and not callable(build_task):
-            raise ValueError(f"`build_task` must be callable; got {type(build_task).__name__}.")
+            raise KerasAdaptersError(f"`build_task` must be callable; got {type(build_task).__name__}.")
         self.bottleneck_sizes = self._check_positive_list(
             "bottleneck_sizes", bottleneck_sizes, integer=True
         )
@@ -236,7 +240,7 @@ class AdapterHyperModel(keras_tuner.HyperModel):
             else self._check_positive_list("learning_rates", learning_rates, integer=False)
         )
         if not learning_rate > 0:
-            raise ValueError(f"`learning_rate` must be positive; got {learning_rate!r}.")
+            raise KerasAdaptersError(f"`learning_rate` must be positive; got {learning_rate!r}.")
         self.adapter = AdapterConfig.get(adapter)
         self.adapter_presets = None
         if adapter_presets is not None:
@@ -244,13 +248,13 @@ class AdapterHyperModel(keras_tuner.HyperModel):
             for preset in presets:
                 AdapterConfig.from_preset(preset)  # raises for unknown names
             if not presets or len(set(presets)) != len(presets):
-                raise ValueError(f"`adapter_presets` must be distinct preset names; got {presets}.")
+                raise KerasAdaptersError(f"`adapter_presets` must be distinct preset names; got {presets}.")
             self.adapter_presets = presets
         self.layers = None if layers is None else [_layer_label(spec) for spec in layers]
         if self.layers is not None and (not self.layers or len(set(self.layers)) != len(self.layers)):
-            raise ValueError(f"`layers` must be distinct, non-empty selections; got {self.layers}.")
+            raise KerasAdaptersError(f"`layers` must be distinct, non-empty selections; got {self.layers}.")
         if max_trainable_parameters is not None and not max_trainable_parameters > 0:
-            raise ValueError(
+            raise KerasAdaptersError(
                 f"`max_trainable_parameters` must be positive; got {max_trainable_parameters!r}."
             )
         self.num_classes = num_classes
@@ -268,13 +272,18 @@ class AdapterHyperModel(keras_tuner.HyperModel):
                 f"{type(backbone).__name__}."
             )
         self._source = backbone
-        self._backbone = None if is_preset else backbone
+        self._backbone = None if is_preset else self._check_bottleneck_sizes(backbone)
         #: How many times the backbone was read from disk (0 or 1).
         self.backbone_loads = 0
         #: `values_key(hp.values)` -> `(trainable, total)` parameters of every
         #: model built, including trials that fail before training. Plain
         #: ints: no reference to any trial's model is kept.
         self.parameter_counts = {}
+        #: `values_key(hp.values)` -> the budget (`OWN_BUDGET`) a trial's
+        #: model exceeded, so it was not trained. keras-tuner's own
+        #: `max_model_size` check happens outside the hypermodel; see
+        #: `budget_exceeded`.
+        self.over_budget = {}
 
     @staticmethod
     def _check_positive_list(name, values, integer):
@@ -287,7 +296,7 @@ class AdapterHyperModel(keras_tuner.HyperModel):
                 ok = False
         if not ok:
             kind = "positive integers" if integer else "positive numbers"
-            raise ValueError(f"`{name}` must be a non-empty list of distinct {kind}; got {values!r}.")
+            raise KerasAdaptersError(f"`{name}` must be a non-empty list of distinct {kind}; got {values!r}.")
         return values
 
     @staticmethod
@@ -300,9 +309,20 @@ class AdapterHyperModel(keras_tuner.HyperModel):
     def backbone(self):
         """The pristine pretrained backbone, loaded at first use and kept."""
         if self._backbone is None:
-            self._backbone = pretrained.load_backbone(self._source)
+            self._backbone = self._check_bottleneck_sizes(pretrained.load_backbone(self._source))
             self.backbone_loads += 1
         return self._backbone
+
+    def _check_bottleneck_sizes(self, backbone):
+        # Checked once, up front: a too-wide size would fail every trial drawing it.
+        limit = MAX_BOTTLENECK_PER_HIDDEN * backbone.hidden_dim
+        too_wide = [size for size in self.bottleneck_sizes if size > limit]
+        if too_wide:
+            raise KerasAdaptersError(
+                f"`bottleneck_sizes` {too_wide} are wider than this backbone allows: at most "
+                f"{limit} ({MAX_BOTTLENECK_PER_HIDDEN} x its hidden size {backbone.hidden_dim})."
+            )
+        return backbone
 
     def adapter_config(self, hp):
         """The `AdapterConfig` of a trial (declares its hyperparameters)."""
@@ -313,7 +333,7 @@ class AdapterHyperModel(keras_tuner.HyperModel):
         overrides = {"bottleneck_size": bottleneck}
         if self.layers is not None:
             label = hp.Choice("layers", self.layers)
-            overrides["layers"] = _resolve_layers(label, _num_transformer_layers(self.backbone))
+            overrides["layers"] = _resolve_layers(label, num_adaptable_blocks(self.backbone))
         return config.replace(**overrides)
 
     def trial_learning_rate(self, hp):
@@ -344,7 +364,7 @@ class AdapterHyperModel(keras_tuner.HyperModel):
                 f"`build_task` must return a keras.Model; got {type(model).__name__}."
             )
         if not any(w is adapted.weights[0] for w in model.weights):
-            raise ValueError(
+            raise KerasAdaptersError(
                 "The model from `build_task` does not use the adapted backbone it was "
                 "given; build the task on that backbone."
             )
@@ -359,7 +379,28 @@ class AdapterHyperModel(keras_tuner.HyperModel):
             model.optimizer.build(model.trainable_variables)
         counts = count_parameters(model)
         self.parameter_counts[self.values_key(hp.values)] = (counts.trainable, counts.total)
-        return use_task_weight_checkpoints(model, adapted)
+        return use_task_weight_checkpoints(model, name=self.adapter_name)
+
+    def budget_exceeded(self, values, max_model_size=None):
+        """The parameter budget a trial's model exceeded, or None.
+
+        Args:
+            values: the trial's hyperparameter values.
+            max_model_size: the tuner's `max_model_size`, if any: keras-tuner
+                rejects a model with more trainable parameters than that
+                right after `build`, before `fit`.
+
+        Returns:
+            `OWN_BUDGET`, `KERAS_TUNER_BUDGET` or None (within budget, or
+            never built).
+        """
+        key = self.values_key(values)
+        if key in self.over_budget:
+            return self.over_budget[key]
+        trainable, _ = self.parameter_counts.get(key, (None, None))
+        if max_model_size and trainable is not None and trainable > max_model_size:
+            return KERAS_TUNER_BUDGET
+        return None
 
     def fit(self, hp, model, *args, **kwargs):
         """Trains the trial's model; over-budget models fail without training.
@@ -375,6 +416,7 @@ class AdapterHyperModel(keras_tuner.HyperModel):
         trainable = count_parameters(model).trainable
         budget = self.max_trainable_parameters
         if budget is not None and trainable > budget:
+            self.over_budget[self.values_key(hp.values)] = OWN_BUDGET
             raise keras_tuner.errors.FailedTrialError(
                 f"Over the parameter budget: {trainable:,} trainable parameters > "
                 f"max_trainable_parameters={budget:,}. Not trained."

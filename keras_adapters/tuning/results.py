@@ -7,8 +7,10 @@ import json
 import math
 import os
 
+from keras_adapters.tuning.checkpoints import find_checkpoints
 from keras_adapters.tuning.hypermodel import FIT_SECONDS, TRAINABLE_PARAMETERS
 from keras_adapters.utils.atomic import atomic_file
+from keras_adapters.utils.sizes import directory_bytes
 
 RESULTS_JSON = "results.json"
 RESULTS_CSV = "results.csv"
@@ -31,9 +33,12 @@ class TrialResult:
         fit_seconds: wall time of `model.fit`.
         best_epoch: 1-based epoch of the best value (counting from the
             trial's first epoch; Hyperband continuations resume later).
-        checkpoint_bytes: size of the trial's checkpoint file.
+        checkpoint_bytes: size of the trial's adapter checkpoint.
         trial_dir_bytes: size of everything in the trial's directory.
         message: for failed trials, the last line of keras-tuner's message.
+        over_budget: for trials rejected for their size before training,
+            the budget exceeded: `"max_trainable_parameters"` (the
+            hypermodel's) or `"max_model_size"` (keras-tuner's); else None.
     """
 
     trial_id: str
@@ -47,6 +52,7 @@ class TrialResult:
     checkpoint_bytes: int | None = None
     trial_dir_bytes: int | None = None
     message: str | None = None
+    over_budget: str | None = None
 
     @property
     def bottleneck_size(self):
@@ -67,14 +73,10 @@ class TrialResult:
 
 _FAILED_TRIAL_PREFIX = "keras_tuner.src.errors.FailedTrialError: "
 
-#: Starts of the messages of trials rejected for their size: ours and
-#: keras-tuner's own `max_model_size` check.
-OVER_BUDGET_MESSAGES = ("Over the parameter budget", "Oversized model")
-
 
 def is_over_budget(row):
     """True if the trial was rejected for its parameter count, untrained."""
-    return row.status == "FAILED" and bool(row.message) and row.message.startswith(OVER_BUDGET_MESSAGES)
+    return row.over_budget is not None
 
 
 def _user_values(values):
@@ -88,25 +90,21 @@ def _best(metrics, name):
     return None if value is None or math.isnan(value) else float(value)
 
 
-def _dir_bytes(path):
-    return sum(
-        os.path.getsize(os.path.join(root, name)) for root, _, files in os.walk(path) for name in files
-    )
-
-
 def collect_trial_results(tuner, hypermodel=None):
     """Summarises every trial of a finished (or interrupted) search.
 
     Args:
         tuner: a keras-tuner `Tuner` that ran an `AdapterHyperModel`.
         hypermodel: the `AdapterHyperModel` (default: `tuner.hypermodel`);
-            supplies parameter counts of trials that did not train.
+            supplies parameter counts of trials that did not train and which
+            trials were over a parameter budget.
 
     Returns:
         A list of `TrialResult`, in trial order.
     """
     hypermodel = hypermodel or tuner.hypermodel
     counts = getattr(hypermodel, "parameter_counts", {})
+    max_model_size = getattr(tuner, "max_model_size", None)
     objective = tuner.oracle.objective.name
     rows = []
     for trial in tuner.oracle.trials.values():
@@ -115,8 +113,8 @@ def collect_trial_results(tuner, hypermodel=None):
         recorded = _best(trial.metrics, TRAINABLE_PARAMETERS)
         if recorded is not None:
             trainable = int(recorded)
-        trial_dir = os.path.join(tuner.project_dir, f"trial_{trial.trial_id}")
-        checkpoint = tuner._get_checkpoint_fname(trial.trial_id) if os.path.isdir(trial_dir) else None
+        trial_dir = tuner.get_trial_dir(trial.trial_id)
+        checkpoints = find_checkpoints(trial_dir)
         message = None
         if trial.message:
             # keras-tuner stores the traceback; its last line is the error.
@@ -126,6 +124,9 @@ def collect_trial_results(tuner, hypermodel=None):
                 message = message[len(_FAILED_TRIAL_PREFIX):]
         status = str(trial.status)
         best_step = trial.best_step if status == "COMPLETED" else None
+        over_budget = None
+        if status == "FAILED" and hasattr(hypermodel, "budget_exceeded"):
+            over_budget = hypermodel.budget_exceeded(values, max_model_size)
         rows.append(
             TrialResult(
                 trial_id=trial.trial_id,
@@ -137,10 +138,11 @@ def collect_trial_results(tuner, hypermodel=None):
                 fit_seconds=_best(trial.metrics, FIT_SECONDS),
                 best_epoch=None if best_step is None else int(best_step) + 1,
                 checkpoint_bytes=(
-                    os.path.getsize(checkpoint) if checkpoint and os.path.isfile(checkpoint) else None
+                    sum(directory_bytes(path) for path in checkpoints) if checkpoints else None
                 ),
-                trial_dir_bytes=_dir_bytes(trial_dir) if os.path.isdir(trial_dir) else None,
+                trial_dir_bytes=directory_bytes(trial_dir) if os.path.isdir(trial_dir) else None,
                 message=message,
+                over_budget=over_budget,
             )
         )
     return rows

@@ -23,6 +23,8 @@ def weights_fingerprint(backbone, frozen_only=False):
     Example:
 
     >>> import keras_hub
+    >>> from keras_adapters import add_adapters
+    >>> from keras_adapters.utils.fingerprint import weights_fingerprint
     >>> backbone = keras_hub.models.BertBackbone(
     ...     vocabulary_size=100, num_layers=1, num_heads=2, hidden_dim=8,
     ...     intermediate_dim=16, max_sequence_length=8)

@@ -46,6 +46,7 @@ def count_parameters(model):
     Example:
 
     >>> import keras
+    >>> from keras_adapters.utils.parameters import count_parameters
     >>> layer = keras.layers.Dense(4)
     >>> layer.build((None, 3))
     >>> count_parameters(layer).total
