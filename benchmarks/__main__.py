@@ -42,11 +42,9 @@ def _out(out, quick):
 
 
 def _write_json(path, data):
-    from keras_adapters.utils.atomic import atomic_file
+    from keras_adapters.utils.atomic import atomic_write_json
 
-    with atomic_file(path, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2, sort_keys=True)
-        f.write("\n")
+    atomic_write_json(path, data)
 
 
 def _log(message):

@@ -28,7 +28,7 @@ from keras_adapters import count_parameters, save_adapters
 from keras_adapters.data import load_dataset
 from keras_adapters.pretrained import load_preprocessor
 from keras_adapters.training.metrics import classification_metrics
-from keras_adapters.training.text_classification import tokenized
+from keras_adapters.training import tokenized
 from keras_adapters.utils.sizes import directory_bytes
 
 RESULT_FILE = "compare.json"

@@ -20,7 +20,7 @@ import keras
 from benchmarks.arms import ARM_NAMES, build_arm, compile_arm, load_base_backbone
 from benchmarks.compare import load_data
 from benchmarks.measure import RssSampler, current_rss_mib, machine_description, peak_rss_mib
-from keras_adapters.training.text_classification import tokenized
+from keras_adapters.training import tokenized
 
 RESULT_FILE = "memory.json"
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

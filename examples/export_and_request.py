@@ -53,7 +53,7 @@ from keras_adapters.export import (  # noqa: E402
 from keras_adapters.export.check import TOLERANCE, run_with_cpp_loader  # noqa: E402
 from keras_adapters.pretrained import load_backbone, load_preprocessor  # noqa: E402
 from keras_adapters.tasks import PooledTextClassifier  # noqa: E402
-from keras_adapters.training.text_classification import tokenized  # noqa: E402
+from keras_adapters.training import tokenized  # noqa: E402
 
 TEXTS = ["a gorgeous, witty, seductive movie.", "the plot is a tedious mess."]
 

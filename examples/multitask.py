@@ -35,7 +35,7 @@ from keras_adapters.export import check_export, export_multitask_saved_model  # 
 from keras_adapters.pretrained import load_backbone, load_preprocessor  # noqa: E402
 from keras_adapters.tasks import PooledTextClassifier  # noqa: E402
 from keras_adapters.training import classification_metrics  # noqa: E402
-from keras_adapters.training.text_classification import tokenized  # noqa: E402
+from keras_adapters.training import tokenized  # noqa: E402
 from keras_adapters.utils.sizes import directory_bytes  # noqa: E402
 
 

@@ -21,7 +21,7 @@ import tempfile
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-from keras_adapters.training.text_classification import (  # noqa: E402
+from keras_adapters.training import (  # noqa: E402
     TrainConfig,
     load_run,
     train_text_classifier,

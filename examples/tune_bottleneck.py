@@ -34,7 +34,7 @@ from keras_adapters.data import load_dataset  # noqa: E402
 from keras_adapters.pretrained import load_backbone, load_preprocessor  # noqa: E402
 from keras_adapters.training import classification_metrics  # noqa: E402
 from keras_adapters.training.schedules import learning_rate_schedule  # noqa: E402
-from keras_adapters.training.text_classification import tokenized  # noqa: E402
+from keras_adapters.training import tokenized  # noqa: E402
 from keras_adapters.tuning import AdapterHyperModel, default_compile  # noqa: E402
 from keras_adapters.tuning.results import collect_trial_results, write_results  # noqa: E402
 from keras_adapters.utils.sizes import directory_bytes  # noqa: E402

@@ -42,7 +42,7 @@ def tricky_run(tiny_preset, tmp_path_factory):  # noqa: F811 (fixture from test_
     from keras_adapters import add_adapters
     from keras_adapters.pretrained import backbone_fingerprint, load_backbone, load_preprocessor
     from keras_adapters.tasks import PooledTextClassifier
-    from keras_adapters.training.text_classification import TrainConfig, write_run_directory
+    from keras_adapters.training import TrainConfig, write_run_directory
 
     work = tmp_path_factory.mktemp("tricky_run")
     data_file = _write_csv(work / "topics.csv", _rows())
@@ -62,14 +62,14 @@ def _quiet_env():
 
 
 def test_train_prints_output_dir_and_log_literally(tmp_path, monkeypatch):
-    from keras_adapters.training import text_classification
+    from keras_adapters import training
 
     def train(config, log):
         log("labels '[neg]', 'pos' :smile:")
         metrics = {"num_examples": 4, "accuracy": 0.5, "macro_f1": 0.5, "loss": 0.7}
         return {"validation": metrics, "best_epoch": 1, "wall_time_seconds": {"total": 1.0}}
 
-    monkeypatch.setattr(text_classification, "train_text_classifier", train)
+    monkeypatch.setattr(training, "train_text_classifier", train)
     out = str(tmp_path / "runs" / "exp[/v2]")
     result = CliRunner().invoke(main, ["train", "--output-dir", out])
     assert result.exit_code == 0, result.output
@@ -79,12 +79,12 @@ def test_train_prints_output_dir_and_log_literally(tmp_path, monkeypatch):
 
 
 def test_train_log_summarises_many_labels(tiny_preset, tmp_path, monkeypatch):  # noqa: F811
-    from keras_adapters.training import text_classification
+    from keras_adapters.training import trainer
 
     def stop(*args, **kwargs):  # the first step after the log lines: stop there
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(text_classification, "tokenized", stop)
+    monkeypatch.setattr(trainer, "tokenized", stop)
     data = _write_csv(tmp_path / "topics.csv", _rows())
     result = CliRunner().invoke(main, _train_args(tiny_preset, f"csv:{data}", tmp_path / "run"))
     assert result.exit_code == 130, result.output
@@ -165,12 +165,12 @@ def test_confusion_matrix_only_for_few_classes():
 
 
 def test_bug_keeps_its_traceback(monkeypatch, tmp_path):
-    from keras_adapters.training import text_classification
+    from keras_adapters import training
 
     def broken(run_dir):
         raise ValueError("an internal bug")
 
-    monkeypatch.setattr(text_classification, "load_run", broken)
+    monkeypatch.setattr(training, "load_run", broken)
     result = CliRunner().invoke(main, ["predict", str(tmp_path), "text"])
     assert isinstance(result.exception, ValueError)
     assert "Error: an internal bug" not in result.output
@@ -188,12 +188,12 @@ def test_bug_keeps_its_traceback(monkeypatch, tmp_path):
     ],
 )
 def test_os_error_is_one_line_with_the_path(error, expected, monkeypatch, tmp_path):
-    from keras_adapters.training import text_classification
+    from keras_adapters import training
 
     def fail(run_dir):
         raise error
 
-    monkeypatch.setattr(text_classification, "load_run", fail)
+    monkeypatch.setattr(training, "load_run", fail)
     result = CliRunner().invoke(main, ["predict", str(tmp_path), "text"])
     assert result.exit_code == 1
     assert expected in result.output and "Traceback" not in result.output
@@ -260,21 +260,12 @@ def _serializable_modules():
 
 
 @pytest.mark.filterwarnings("ignore:Skipping variable loading for optimizer")
-def test_import_registers_every_serializable_class(tmp_path, monkeypatch, request):
-    import importlib
-
-    import keras
+def test_import_registers_every_serializable_class(tmp_path):
     import keras_hub
-    from keras.src.saving import object_registration
 
     import keras_adapters
     from keras_adapters.tasks import PooledTextClassifier
 
-    for module in _serializable_modules():
-        importlib.import_module(module)
-    registry = object_registration.GLOBAL_CUSTOM_OBJECTS
-    ours = {key for key in registry if key.startswith("keras_adapters>")}
-    assert "keras_adapters>PooledTextClassifier" in ours
     backbone = keras_hub.models.BertBackbone(
         vocabulary_size=20, num_layers=1, num_heads=2, hidden_dim=8, intermediate_dim=16,
         max_sequence_length=8,
@@ -282,20 +273,28 @@ def test_import_registers_every_serializable_class(tmp_path, monkeypatch, reques
     adapted = keras_adapters.add_adapters(backbone, "houlsby", bottleneck_size=2)
     path = str(tmp_path / "model.keras")
     PooledTextClassifier(adapted, num_classes=2).save(path)
-    # As in a fresh interpreter: no keras-adapters module imported, none of
-    # its classes registered. monkeypatch puts both back afterwards; modules
-    # first imported by the fresh import are dropped then too.
-    modules = [m for m in sys.modules if m.split(".")[0] == "keras_adapters"]
-    request.addfinalizer(lambda: [
-        sys.modules.pop(m) for m in list(sys.modules)
-        if m.split(".")[0] == "keras_adapters" and m not in modules
-    ])
-    for name in modules:
-        monkeypatch.delitem(sys.modules, name)
-    for key in ours:
-        monkeypatch.delitem(registry, key)
+    # A fresh interpreter that imports only the package root, then loads.
+    code = (
+        "import keras, keras_adapters\n"
+        "from keras.src.saving import object_registration\n"
+        "print(' '.join(sorted(k for k in object_registration.GLOBAL_CUSTOM_OBJECTS\n"
+        "                      if k.startswith('keras_adapters>'))))\n"
+        f"model = keras.saving.load_model({path!r})\n"
+        "print(type(model).__name__, type(model.backbone).__name__)\n"
+    )
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    registered, loaded = result.stdout.strip().split("\n")[-2:]
+    assert loaded.split() == ["PooledTextClassifier", "AdaptedBertBackbone"]
+    # Every class any keras_adapters module registers is registered by the root import.
+    import importlib
 
-    import keras_adapters  # noqa: F401, F811 (the fresh import under test)
+    from keras.src.saving import object_registration
 
-    assert ours <= set(registry)
-    assert type(keras.saving.load_model(path)).__name__ == "PooledTextClassifier"
+    for module in _serializable_modules():
+        importlib.import_module(module)
+    ours = {k for k in object_registration.GLOBAL_CUSTOM_OBJECTS if k.startswith("keras_adapters>")}
+    assert "keras_adapters>PooledTextClassifier" in ours
+    assert ours <= set(registered.split())

@@ -32,7 +32,7 @@ from keras_adapters.pretrained import backbone_fingerprint, load_backbone, load_
 from keras_adapters.tasks import PooledTextClassifier
 from keras_adapters.training import callbacks
 from keras_adapters.training.callbacks import BestAdapterCheckpoint
-from keras_adapters.training.text_classification import (
+from keras_adapters.training import (
     RunError,
     TrainConfig,
     TrainingInterrupted,

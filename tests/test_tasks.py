@@ -13,7 +13,7 @@ from keras_adapters import add_adapters, save_adapters
 from keras_adapters.errors import KerasAdaptersError
 from keras_adapters.tasks import PooledTextClassifier, TokenClassifier
 from keras_adapters.training import recipe
-from keras_adapters.training.text_classification import TrainConfig
+from keras_adapters.training import TrainConfig
 
 from conftest import bert, inputs_for
 

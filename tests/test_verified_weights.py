@@ -5,7 +5,6 @@ import json
 import os
 import shutil
 
-import keras_hub
 import numpy as np
 import pytest
 import safetensors.numpy
@@ -17,7 +16,7 @@ from keras_adapters.errors import KerasAdaptersError
 from keras_adapters.pretrained import backbone_fingerprint, load_backbone, load_preprocessor
 from keras_adapters.saving import read_adapter_weights
 from keras_adapters.tasks import PooledTextClassifier
-from keras_adapters.training.text_classification import (
+from keras_adapters.training import (
     RunError,
     TrainConfig,
     load_run,

@@ -217,7 +217,7 @@ def train(**options):
     and head weights, metrics.json and training_curve.png to --output-dir.
     """
     _start()
-    from keras_adapters.training.text_classification import (
+    from keras_adapters.training import (
         TrainConfig,
         TrainingInterrupted,
         train_text_classifier,
@@ -420,7 +420,7 @@ def predict(run_dir, texts, text_file):
     if not texts:
         _fail("Give at least one text to classify, as arguments or with --file.")
     _start()
-    from keras_adapters.training.text_classification import load_run
+    from keras_adapters.training import load_run
 
     run = load_run(run_dir)
     if run.info.get("text_pair"):
@@ -474,7 +474,7 @@ def evaluate(run_dir, dataset, split, text_column, label_column):
     from keras_adapters.data import load_dataset
     from keras_adapters.data.files import parse_file_spec
     from keras_adapters.data.loading import describe_labels, load_labelled_file
-    from keras_adapters.training.text_classification import load_run
+    from keras_adapters.training import load_run
 
     run = load_run(run_dir)
     config = run.info["config"]
@@ -550,7 +550,7 @@ def export_command(run_dir, base_path, name, version, text_signature, overwrite)
     """
     _start()
     from keras_adapters.export import export_saved_model, tokenize_for_serving
-    from keras_adapters.training.text_classification import load_run
+    from keras_adapters.training import load_run
 
     run = load_run(run_dir)
     if run.info.get("text_pair"):

@@ -17,7 +17,8 @@ from keras_adapters.composition import (
     setup_config,
 )
 from keras_adapters.errors import KerasAdaptersError
-from keras_adapters.layers.adapter_fusion import AdapterFusion
+from keras_adapters.layers.adapter_fusion import AdapterFusion  # noqa: F401 (registers it for deserialize)
+
 
 def tracing():
     """Whether Python code now runs to trace a function, not eagerly.

@@ -3,13 +3,12 @@
 import csv
 import dataclasses
 import io
-import json
 import math
 import os
 
 from keras_adapters.tuning.checkpoints import find_checkpoints
 from keras_adapters.tuning.hypermodel import FIT_SECONDS, TRAINABLE_PARAMETERS
-from keras_adapters.utils.atomic import atomic_file
+from keras_adapters.utils.atomic import atomic_file, atomic_write_json
 from keras_adapters.utils.sizes import directory_bytes
 
 RESULTS_JSON = "results.json"
@@ -234,16 +233,8 @@ def write_results(rows, directory, objective, summary=None):
         "png": os.path.join(directory, RESULTS_PLOT),
     }
     document = {"objective": objective, **(summary or {}), "trials": [r.to_dict() for r in rows]}
-    with atomic_file(paths["json"], "w", encoding="utf-8") as f:
-        json.dump(document, f, indent=2, sort_keys=True, default=float)
-        f.write("\n")
+    atomic_write_json(paths["json"], document, default=float)
     with atomic_file(paths["csv"], "w", encoding="utf-8", newline="") as f:
         f.write(_csv_text(rows, names))
     plot_results(rows, paths["png"], objective)
-    # Atomic writes start from private (0600) temporary files; results are
-    # for reading like any other file.
-    mask = os.umask(0)
-    os.umask(mask)
-    for path in paths.values():
-        os.chmod(path, 0o666 & ~mask)
     return paths

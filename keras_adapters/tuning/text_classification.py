@@ -19,7 +19,6 @@ from keras_adapters.errors import KerasAdaptersError
 import dataclasses
 import functools
 import os
-import shutil
 import time
 
 import keras
@@ -28,14 +27,13 @@ import keras_tuner
 from keras_adapters.pretrained import backbone_fingerprint, load_backbone, load_preprocessor
 from keras_adapters.tasks import PooledTextClassifier
 from keras_adapters.training.schedules import WarmupLinearDecay
-from keras_adapters.training.text_classification import (
-    OutputLayout,
-    RunError,
+from keras_adapters.training import (
     TrainConfig,
     prepare_output_dir,
     tokenized,
     write_run_directory,
 )
+from keras_adapters.training.output_dir import OutputLayout
 from keras_adapters.tuning.hypermodel import (
     DEFAULT_BOTTLENECK_SIZES,
     AdapterHyperModel,

@@ -29,6 +29,7 @@ import contextlib
 import ctypes
 import errno
 import functools
+import json
 import os
 import re
 import secrets
@@ -453,3 +454,26 @@ def atomic_file(path, mode="w", **open_kwargs):
         raise
     finally:
         _in_progress.discard(staging)
+
+
+def atomic_write_json(path, data, indent=2, default=None):
+    """Writes `data` as JSON to `path` atomically (sorted keys, final newline).
+
+    Args:
+        path: the file to write.
+        data: a JSON-serializable object.
+        indent: as in `json.dump`; None writes one compact line.
+        default: as in `json.dump`: converts objects JSON cannot hold.
+
+    Example:
+
+    >>> import json, os, tempfile
+    >>> from keras_adapters.utils.atomic import atomic_write_json
+    >>> path = os.path.join(tempfile.mkdtemp(), "run.json")
+    >>> atomic_write_json(path, {"b": 1, "a": [1, 2]}, indent=None)
+    >>> open(path).read()
+    '{"a": [1, 2], "b": 1}\\n'
+    """
+    with atomic_file(path, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=indent, sort_keys=True, default=default)
+        f.write("\n")

@@ -1,0 +1,229 @@
+"""Reading a run directory back: `load_run` and `LoadedRun`.
+
+The classifier is rebuilt on the run's base backbone, after checking that
+the backbone is the one trained on (fingerprint), that the weights file is
+intact, and that `run.json` agrees with the adapter file.
+"""
+
+import dataclasses
+import os
+
+import keras
+import numpy as np
+
+from keras_adapters.config import AdapterConfig, read_json_object
+from keras_adapters.errors import KerasAdaptersError
+from keras_adapters.pretrained import (
+    backbone_fingerprint,
+    load_backbone,
+    load_preprocessor,
+)
+from keras_adapters.saving import (
+    load_adapters,
+    read_adapter_file,
+    read_adapter_weights,
+)
+from keras_adapters.training.metrics import classification_metrics
+from keras_adapters.training.output_dir import RunError
+from keras_adapters.training.pipeline import labels_and_logits, tokenized
+from keras_adapters.training.run_directory import ADAPTER_DIR, RUN_FILE, RUN_FORMAT
+from keras_adapters.training.trainer import build_classifier
+
+
+@dataclasses.dataclass
+class LoadedRun:
+    """A trained classifier rebuilt from a run directory.
+
+    Attributes:
+        model: the `PooledTextClassifier` with the run's best adapter.
+        preprocessor: the preset's tokenizer/packer at the run's length.
+        label_names: class names, index-aligned with the logits.
+        info: the parsed `run.json`.
+    """
+
+    model: keras.Model
+    preprocessor: object
+    label_names: list
+    info: dict
+
+    def predict_texts(self, texts, batch_size=64):
+        """Returns `(label_names, probabilities)` for raw texts.
+
+        Args:
+            texts: list of strings, or of `(text_a, text_b)` pairs for a
+                sentence-pair run.
+        """
+        if self.info.get("text_pair"):
+            inputs = (
+                np.array([pair[0] for pair in texts], dtype=object),
+                np.array([pair[1] for pair in texts], dtype=object),
+            )
+        else:
+            inputs = np.array(list(texts), dtype=object)
+        logits = []
+        for start in range(0, len(texts), batch_size):
+            chunk = (
+                tuple(part[start : start + batch_size] for part in inputs)
+                if isinstance(inputs, tuple)
+                else inputs[start : start + batch_size]
+            )
+            logits.append(self.model.predict_on_batch(self.preprocessor(chunk)))
+        logits = np.concatenate(logits)
+        probabilities = keras.ops.convert_to_numpy(keras.ops.softmax(logits, axis=-1))
+        return [self.label_names[i] for i in probabilities.argmax(-1)], probabilities
+
+    def evaluate(self, dataset, batch_size=64):
+        """Metrics of the model on a `(text, label)` tf.data dataset."""
+        labels, logits = labels_and_logits(
+            self.model, tokenized(dataset, self.preprocessor, batch_size)
+        )
+        return classification_metrics(labels, logits, self.label_names)
+
+
+def load_run(run_dir):
+    """Rebuilds the classifier of a run directory on its base backbone.
+
+    The base backbone is loaded from the run's preset and must be the one the
+    run trained on (same config and weights, checked by fingerprint).
+
+    Args:
+        run_dir: a directory written by `train_text_classifier` (or
+            `write_run_directory`).
+
+    Returns:
+        A `LoadedRun`: the classifier, its preprocessor and label names.
+
+    Raises:
+        RunError: if the directory is not a complete run, `run.json` is
+            invalid, the base backbone differs from the one trained on, or
+            `run.json` disagrees with the adapter file on a field both
+            record (label names, number of classes, pooling, head dropout,
+            adapter config, backbone class).
+        KerasAdaptersError: if the adapter files fail verification (see
+            `keras_adapters.saving.read_adapter_weights`).
+
+    Example (train a tiny run first, as in `train_text_classifier`):
+
+    >>> import contextlib, io, os, tempfile
+    >>> from keras_adapters.training import TrainConfig, load_run, train_text_classifier
+    >>> work = tempfile.mkdtemp()
+    >>> with open(os.path.join(work, "reviews.csv"), "w") as f:
+    ...     _ = f.write("text,label\\n")
+    ...     for i in range(12):
+    ...         _ = f.write(f"a great film number {i},good\\na dull mess number {i},bad\\n")
+    >>> config = TrainConfig(output_dir=os.path.join(work, "run"),
+    ...                      dataset="csv:" + os.path.join(work, "reviews.csv"),
+    ...                      epochs=1, batch_size=8, sequence_length=8, bottleneck_size=4)
+    >>> with contextlib.redirect_stdout(io.StringIO()):  # Keras progress bars
+    ...     metrics = train_text_classifier(config, log=lambda message: None)
+    >>> run = load_run(config.output_dir)
+    >>> run.label_names
+    ['bad', 'good']
+    >>> labels, probabilities = run.predict_texts(["a great film number 3"])
+    >>> probabilities.shape
+    (1, 2)
+    """
+    run_file = os.path.join(run_dir, RUN_FILE)
+    adapter_dir = os.path.join(run_dir, ADAPTER_DIR)
+    if not os.path.isfile(run_file):
+        raise RunError(
+            f"{run_dir!r} is not a keras-adapters run directory (no {RUN_FILE}). "
+            "Pass the --output-dir of a `keras-adapters train` run."
+        )
+    try:
+        info = read_json_object(run_file, "Run file")
+    except KerasAdaptersError as e:
+        raise RunError(str(e)) from None
+    if info.get("format") != RUN_FORMAT:
+        raise RunError(f"{run_file} is not a keras-adapters run file.")
+    _check_run_fields(info, run_file)
+    if not os.path.isdir(adapter_dir):
+        raise RunError(
+            f"{run_dir!r} has no {ADAPTER_DIR}/ checkpoint: its training stopped "
+            "before the first epoch finished. Train again."
+        )
+    config = info["config"]
+    # Before loading the backbone: bad files are found in milliseconds.
+    document = read_adapter_file(adapter_dir)
+    _check_run_agrees_with_adapter(info, document, run_file, adapter_dir)
+    read_adapter_weights(adapter_dir, document)
+    backbone = load_backbone(config["preset"])
+    if backbone_fingerprint(backbone) != info["backbone_fingerprint"]:
+        raise RunError(
+            f"The backbone loaded from preset {config['preset']!r} is not the one this "
+            "run was trained on (its config or weights differ), so the adapters "
+            "would not fit it. Restore that preset's files."
+        )
+    model = build_classifier(
+        backbone,
+        len(info["label_names"]),
+        document["adapter_config"],
+        config["pooling"],
+        config["head_dropout"],
+        name=document["adapter_name"],
+    )
+    load_adapters(model, adapter_dir)
+    preprocessor = load_preprocessor(config["preset"], config["sequence_length"])
+    return LoadedRun(model, preprocessor, list(info["label_names"]), info)
+
+
+# Fields of `run.json` that `load_run` reads, and their JSON types.
+_RUN_FIELDS = {"config": dict, "label_names": list, "backbone_fingerprint": str}
+
+
+_RUN_CONFIG_FIELDS = {"preset": str, "pooling": str, "head_dropout": (int, float), "sequence_length": int}
+
+
+def _check_run_fields(info, run_file):
+    """Raises RunError if `run.json` lacks a field `load_run` needs."""
+    problems = [
+        f"`{field}` must be a JSON {kind.__name__}" for field, kind in _RUN_FIELDS.items()
+        if not isinstance(info.get(field), kind)
+    ]
+    config = info.get("config") if isinstance(info.get("config"), dict) else {}
+    problems += [
+        f"`config.{field}` is missing or has the wrong type" for field, kind in _RUN_CONFIG_FIELDS.items()
+        if not isinstance(config.get(field), kind) or isinstance(config.get(field), bool)
+    ]
+    labels = info.get("label_names")
+    if isinstance(labels, list) and not all(isinstance(label, str) for label in labels):
+        problems.append("`label_names` must be a list of strings")
+    if problems:
+        raise RunError(
+            f"Run file {run_file!r} is damaged or was edited: {'; '.join(problems)}. "
+            "Restore it from a copy, or train again."
+        )
+
+
+def _check_run_agrees_with_adapter(info, document, run_file, adapter_dir):
+    """Raises RunError where `run.json` and the adapter file record different values.
+
+    Both files record the label names, the head and the adapter config; the
+    adapter file's weights are digest-checked, so an edit to either file
+    (which would change every prediction) is refused rather than used.
+    """
+    adapter_file = os.path.join(adapter_dir, "adapter_config.json")
+    task = document.get("task") or {}
+    head = task.get("config") if isinstance(task.get("config"), dict) else {}
+    config = info["config"]
+    pairs = [
+        ("label_names", info["label_names"], document["metadata"].get("label_names")),
+        ("number of classes", len(info["label_names"]), head.get("num_classes")),
+        ("pooling", config["pooling"], head.get("pooling")),
+        ("head_dropout", config["head_dropout"], head.get("dropout")),
+        ("backbone class", info.get("backbone_class"), document["backbone"].get("class")),
+    ]
+    try:
+        run_adapter = AdapterConfig.from_dict(info.get("adapter_config"))
+    except KerasAdaptersError as e:
+        raise RunError(f"Run file {run_file!r} has an invalid adapter_config: {e}") from None
+    pairs.append(("adapter_config", run_adapter.to_dict(), document["adapter_config"].to_dict()))
+    for field, in_run, in_adapter in pairs:
+        # A field one file does not record (older files) cannot disagree.
+        if in_run is not None and in_adapter is not None and in_run != in_adapter:
+            raise RunError(
+                f"{run_file!r} and {adapter_file!r} disagree on {field}: the run file has "
+                f"{in_run!r}, the adapter file {in_adapter!r}. One of them was edited or "
+                "comes from another run; predictions would be wrong, so nothing was loaded. "
+                "Restore the run directory from a copy, or train again."
+            )

@@ -1,0 +1,46 @@
+"""The tf.data input pipeline: batching, tokenizing, collecting predictions."""
+
+
+import numpy as np
+
+
+
+def tokenized(dataset, preprocessor, batch_size, shuffle_seed=None):
+    """Batches a `(text, label)` dataset and tokenizes it with `preprocessor`.
+
+    Args:
+        dataset: a `tf.data.Dataset` of unbatched `(text, label)` pairs.
+        preprocessor: a KerasHub preprocessor taking a batch of strings.
+        batch_size: examples per batch.
+        shuffle_seed: shuffle (reshuffled each epoch) with this seed; None:
+            keep the order.
+
+    Returns:
+        A prefetched `tf.data.Dataset` of `(features dict, labels)` batches.
+
+    Example:
+
+    >>> import tensorflow as tf
+    >>> from keras_adapters.pretrained import load_preprocessor
+    >>> data = tf.data.Dataset.from_tensor_slices((["a fine film", "a dull one", "ok"], [1, 0, 1]))
+    >>> features, labels = next(iter(tokenized(data, load_preprocessor("minilm_l6", 8), 2)))
+    >>> sorted(features), tuple(features["token_ids"].shape), labels.numpy().tolist()
+    (['padding_mask', 'segment_ids', 'token_ids'], (2, 8), [1, 0])
+    """
+    import tensorflow as tf  # tf.data is the input pipeline; the model is backend-agnostic.
+
+    if shuffle_seed is not None:
+        dataset = dataset.shuffle(16384, seed=shuffle_seed, reshuffle_each_iteration=True)
+    dataset = dataset.batch(batch_size)
+    dataset = dataset.map(
+        lambda text, label: (preprocessor(text), label), num_parallel_calls=tf.data.AUTOTUNE
+    )
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def labels_and_logits(model, dataset):
+    labels, logits = [], []
+    for features, batch_labels in dataset:
+        logits.append(model.predict_on_batch(features))
+        labels.append(np.asarray(batch_labels))
+    return np.concatenate(labels), np.concatenate(logits)

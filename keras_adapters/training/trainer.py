@@ -1,0 +1,277 @@
+"""`train_text_classifier`: what `keras-adapters train` runs.
+
+Load a pretrained backbone and its tokenizer, add adapters, train with the
+tasks' recipe (AdamW, warm-up and linear decay), keep the best epoch on
+validation, test it, and write a run directory
+(`keras_adapters.training.run_directory`).
+"""
+
+import os
+import time
+
+import keras
+import numpy as np
+
+from keras_adapters.config import AdapterConfig
+from keras_adapters.data.loading import describe_labels
+from keras_adapters.errors import KerasAdaptersError
+from keras_adapters.pretrained import (
+    backbone_fingerprint,
+    load_backbone,
+    load_preprocessor,
+)
+from keras_adapters.saving import (
+    load_adapters,
+    read_adapter_file,
+    save_adapters,
+)
+from keras_adapters.surgery import add_adapters
+from keras_adapters.tasks import PooledTextClassifier
+from keras_adapters.training.callbacks import BestAdapterCheckpoint, TrainingLog
+from keras_adapters.utils.atomic import (
+    atomic_directory,
+    atomic_write_json,
+)
+from keras_adapters.utils.parameters import count_parameters
+from keras_adapters.training.output_dir import holds_entries, prepare_output_dir
+from keras_adapters.training.pipeline import tokenized
+from keras_adapters.training.plots import plot_training_curves
+from keras_adapters.training.run_directory import (
+    ADAPTER_DIR,
+    CURVE_FILE,
+    RUN_FILE,
+    RUN_LAYOUT,
+    checkpoint_metadata,
+    run_record,
+    write_run_metrics,
+)
+
+
+class TrainingInterrupted(Exception):
+    """Training was interrupted (Ctrl-C); what is on disk is complete.
+
+    A new run directory keeps the best checkpoint saved so far. An earlier
+    run being overwritten is left unchanged instead: an unfinished run never
+    replaces a finished one.
+
+    Attributes:
+        checkpoint: path of the last good checkpoint, or None.
+        epoch: its epoch (1-based, as recorded in the checkpoint), or None.
+        kept_run: the earlier run directory left unchanged, or None.
+    """
+
+    def __init__(self, checkpoint, epoch, kept_run=None):
+        self.checkpoint = checkpoint
+        self.epoch = epoch
+        self.kept_run = kept_run
+        if checkpoint:
+            where = f"the last good checkpoint (epoch {epoch}) is intact at {checkpoint}"
+        elif kept_run:
+            where = (
+                f"the earlier run in {kept_run} was left unchanged (the unfinished new run "
+                "was discarded)"
+            )
+        else:
+            where = "no checkpoint had been saved yet, so no run was written"
+        super().__init__(f"Training interrupted; {where}.")
+
+
+def build_classifier(backbone, num_classes, adapter_config, pooling, head_dropout, name="default"):
+    """Adds adapters to `backbone` and puts a `PooledTextClassifier` on top."""
+    adapted = add_adapters(backbone, adapter_config, name=name)
+    return PooledTextClassifier(adapted, num_classes, pooling=pooling, dropout=head_dropout)
+
+
+def check_model_options(config, backbone):
+    """Checks the settings whose limits come from the backbone.
+
+    Runs right after the backbone is loaded, before anything sized by the
+    settings is built, so a bad value fails in a second with a message
+    instead of deep inside TensorFlow. (Bottleneck sizes are checked against
+    the hidden size by `add_adapters`.)
+
+    Args:
+        config: a `TrainConfig` (or any settings with `sequence_length` and
+            `preset`).
+        backbone: the loaded KerasHub backbone.
+
+    Returns:
+        None.
+
+    Raises:
+        KerasAdaptersError: if `sequence_length` exceeds the backbone's
+            `max_sequence_length` (its number of position embeddings).
+
+    Example:
+
+    >>> import keras_hub
+    >>> from keras_adapters.training import TrainConfig, check_model_options
+    >>> backbone = keras_hub.models.BertBackbone(
+    ...     vocabulary_size=10, num_layers=1, num_heads=2, hidden_dim=8,
+    ...     intermediate_dim=16, max_sequence_length=32)
+    >>> check_model_options(TrainConfig(preset="tiny", sequence_length=64), backbone)
+    Traceback (most recent call last):
+    ...
+    keras_adapters.errors.KerasAdaptersError: `sequence_length` (--sequence-length) is 64, but the backbone of preset 'tiny' takes at most 32 tokens (its maximum sequence length). Choose a value from 8 to 32.
+    """
+    maximum = getattr(backbone, "max_sequence_length", None)
+    if maximum is not None and config.sequence_length > maximum:
+        raise KerasAdaptersError(
+            f"`sequence_length` (--sequence-length) is {config.sequence_length}, but the "
+            f"backbone of preset {config.preset!r} takes at most {maximum} tokens (its "
+            f"maximum sequence length). Choose a value from 8 to {maximum}."
+        )
+
+
+def train_text_classifier(config, log=print):
+    """Runs a full training run and writes its directory.
+
+    Args:
+        config: a `TrainConfig`.
+        log: callable taking one message string (the CLI passes a rich
+            console printer).
+
+    Returns:
+        The metrics dict written to `metrics.json`.
+
+    Raises:
+        ValueError: for invalid settings, data or presets (subclasses carry
+            the details: `DataError`, `PresetError`, `RunError`).
+        TrainingInterrupted: on Ctrl-C. A new run directory keeps the best
+            checkpoint saved so far; an earlier run being overwritten is
+            left unchanged (it is replaced only by a finished run).
+
+    Example (the real MiniLM on a tiny CSV file, one epoch):
+
+    >>> import contextlib, io, os, tempfile
+    >>> from keras_adapters.training import TrainConfig, load_run, train_text_classifier
+    >>> work = tempfile.mkdtemp()
+    >>> with open(os.path.join(work, "reviews.csv"), "w") as f:
+    ...     _ = f.write("text,label\\n")
+    ...     for i in range(12):
+    ...         _ = f.write(f"a great film number {i},good\\na dull mess number {i},bad\\n")
+    >>> config = TrainConfig(output_dir=os.path.join(work, "run"),
+    ...                      dataset="csv:" + os.path.join(work, "reviews.csv"),
+    ...                      epochs=1, batch_size=8, sequence_length=8, bottleneck_size=4)
+    >>> with contextlib.redirect_stdout(io.StringIO()):  # Keras progress bars
+    ...     metrics = train_text_classifier(config, log=lambda message: None)
+    >>> sorted(os.listdir(config.output_dir))
+    ['adapter', 'metrics.json', 'run.json', 'training_curve.png']
+    >>> validation = metrics["validation"]
+    >>> 0.0 <= validation["accuracy"] <= 1.0
+    True
+    """
+    started = time.perf_counter()
+    config.validate()
+    adapter_config = AdapterConfig.get(
+        config.adapter,
+        **({"bottleneck_size": config.bottleneck_size} if config.bottleneck_size else {}),
+    )
+    data = config.load_data()
+    output_dir = prepare_output_dir(config.output_dir, config.overwrite, RUN_LAYOUT)
+    keras.utils.set_random_seed(config.seed)
+
+    backbone = load_backbone(config.preset)
+    check_model_options(config, backbone)
+    fingerprint = backbone_fingerprint(backbone)
+    preprocessor = load_preprocessor(config.preset, config.sequence_length)
+    model = build_classifier(
+        backbone, len(data.label_names), adapter_config, config.pooling, config.head_dropout
+    )
+    del backbone  # the clone inside `model` carries the weights
+    parameters = count_parameters(model)
+    log(f"Parameters: {parameters}")
+    log(
+        f"Data {data.name}: " + ", ".join(f"{k} {v:,}" for k, v in data.num_examples.items())
+        + f"; labels {describe_labels(data.label_names)}"
+    )
+
+    steps_per_epoch = -(-data.num_examples["train"] // config.batch_size)
+    total_steps = steps_per_epoch * config.epochs
+    model.compile(
+        learning_rate=config.learning_rate,
+        weight_decay=config.weight_decay,
+        schedule=config.schedule,
+        total_steps=total_steps,
+        warmup_fraction=config.warmup_fraction,
+    )
+
+    # Written under a temporary name and switched in when complete: an earlier
+    # run in `output_dir` stays intact until then. On Ctrl-C a new run
+    # directory keeps its checkpoint (TrainingInterrupted with a checkpoint).
+    with atomic_directory(
+        output_dir,
+        overwrite=True,
+        keep_unfinished=lambda error: getattr(error, "checkpoint", None) is not None,
+    ) as run_dir:
+        atomic_write_json(
+            os.path.join(run_dir, RUN_FILE),
+            run_record(config, adapter_config, data, fingerprint, model),
+        )
+
+        checkpoint_dir = os.path.join(run_dir, ADAPTER_DIR)
+
+        def save_checkpoint(epoch, logs):
+            save_adapters(
+                model,
+                checkpoint_dir,
+                overwrite=True,
+                metadata=checkpoint_metadata(data, epoch, logs.get("val_accuracy")),
+            )
+
+        checkpoint = BestAdapterCheckpoint(save_checkpoint, monitor="val_accuracy")
+        training_log = TrainingLog()
+        train_ds = tokenized(data.train, preprocessor, config.batch_size, shuffle_seed=config.seed)
+        validation_ds = tokenized(data.validation, preprocessor, config.batch_size)
+        train_started = time.perf_counter()
+        try:
+            model.fit(
+                train_ds,
+                validation_data=validation_ds,
+                epochs=config.epochs,
+                callbacks=[checkpoint, training_log],
+                verbose=1,
+            )
+        except KeyboardInterrupt:
+            raise _interrupted(output_dir, checkpoint_dir) from None
+        training_seconds = time.perf_counter() - train_started
+
+        # Evaluate the best epoch, as saved: reload it, which also proves the
+        # files restore the model.
+        load_adapters(model, checkpoint_dir)
+        step_seconds = training_log.step_seconds[1:] or training_log.step_seconds
+        metrics = write_run_metrics(
+            run_dir,
+            model,
+            data,
+            preprocessor,
+            best_epoch=checkpoint.best_epoch,
+            history=training_log.epochs,
+            started=started,
+            wall_time_seconds={
+                "training": training_seconds,
+                "median_step": float(np.median(step_seconds)) if step_seconds else None,
+            },
+        )
+        plot_training_curves(os.path.join(run_dir, CURVE_FILE), training_log)
+        # Again before replacing: files may have appeared there meanwhile.
+        prepare_output_dir(output_dir, config.overwrite, RUN_LAYOUT)
+    return metrics
+
+
+def _interrupted(output_dir, checkpoint_dir):
+    """The `TrainingInterrupted` for a Ctrl-C during training.
+
+    The epoch is read from the checkpoint on disk, so it is right even when
+    the interrupt came in the middle of a save. A new run directory keeps the
+    checkpoint; an earlier run in `output_dir` is kept instead of it.
+    """
+    try:
+        epoch = read_adapter_file(checkpoint_dir)["metadata"].get("epoch")
+    except (ValueError, OSError):  # no checkpoint saved yet
+        epoch = None
+    if holds_entries(output_dir):
+        return TrainingInterrupted(None, None, kept_run=output_dir)
+    if epoch is None:
+        return TrainingInterrupted(None, None)
+    return TrainingInterrupted(os.path.join(output_dir, ADAPTER_DIR), epoch)
