@@ -44,8 +44,13 @@ def public_objects():
     for module_name in MODULES:
         module = importlib.import_module(module_name)
         is_package = hasattr(module, "__path__")
+        # `__all__`, where a module has one, is its public API (helpers shared
+        # with sibling modules are not).
+        listed = getattr(module, "__all__", None)
         for name, obj in sorted(vars(module).items()):
             if name.startswith("_") or not (inspect.isfunction(obj) or inspect.isclass(obj)):
+                continue
+            if listed is not None and name not in listed:
                 continue
             defined_in = getattr(obj, "__module__", "")
             # A package's public names include what it re-exports; a module's

@@ -406,7 +406,8 @@ def test_top_k_layers_in_the_tuner_are_the_backbones_last_blocks_on_bart():
     assert blocks == [adapted.encoder_transformer_layers[-1], *adapted.decoder_transformer_layers]
     blocks, adapted = blocks_with_adapters("bottom:1")
     assert blocks == [adapted.encoder_transformer_layers[0]]
-    too_many = AdapterHyperModel(bart, lambda adapted, hp: adapted, layers=["top:5"])
+    too_many = AdapterHyperModel(bart, lambda adapted, hp: adapted, bottleneck_sizes=[2],
+                                 layers=["top:5"])
     hp = keras_tuner.HyperParameters()
     with pytest.raises(ValueError, match="asks for 5 layers; the backbone has 4 transformer blocks"):
         too_many.adapter_config(hp)

@@ -2,13 +2,12 @@
 
 import dataclasses
 
-
 from keras_adapters.data import load_dataset
 from keras_adapters.errors import KerasAdaptersError
-from keras_adapters.pretrained import (
-    DEFAULT_PRESET,
-)
+from keras_adapters.pretrained import DEFAULT_PRESET
 from keras_adapters.tasks.text_classifier import POOLINGS
+
+__all__ = ["TrainConfig"]
 
 
 @dataclasses.dataclass

@@ -13,21 +13,15 @@ import numpy as np
 
 from keras_adapters.config import AdapterConfig, read_json_object
 from keras_adapters.errors import KerasAdaptersError
-from keras_adapters.pretrained import (
-    backbone_fingerprint,
-    load_backbone,
-    load_preprocessor,
-)
-from keras_adapters.saving import (
-    load_adapters,
-    read_adapter_file,
-    read_adapter_weights,
-)
+from keras_adapters.pretrained import backbone_fingerprint, load_backbone, load_preprocessor
+from keras_adapters.saving import load_adapters, read_adapter_file, read_adapter_weights
 from keras_adapters.training.metrics import classification_metrics
 from keras_adapters.training.output_dir import RunError
 from keras_adapters.training.pipeline import labels_and_logits, tokenized
 from keras_adapters.training.run_directory import ADAPTER_DIR, RUN_FILE, RUN_FORMAT
 from keras_adapters.training.trainer import build_classifier
+
+__all__ = ["LoadedRun", "load_run"]
 
 
 @dataclasses.dataclass
@@ -102,26 +96,17 @@ def load_run(run_dir):
         KerasAdaptersError: if the adapter files fail verification (see
             `keras_adapters.saving.read_adapter_weights`).
 
-    Example (train a tiny run first, as in `train_text_classifier`):
+    Example (`train_text_classifier`'s example trains a run; on its
+    `config.output_dir`, `load_run(...).predict_texts(["a great film"])`
+    returns the labels and probabilities). A folder that holds no run is
+    refused with a message saying what to pass:
 
-    >>> import contextlib, io, os, tempfile
-    >>> from keras_adapters.training import TrainConfig, load_run, train_text_classifier
-    >>> work = tempfile.mkdtemp()
-    >>> with open(os.path.join(work, "reviews.csv"), "w") as f:
-    ...     _ = f.write("text,label\\n")
-    ...     for i in range(12):
-    ...         _ = f.write(f"a great film number {i},good\\na dull mess number {i},bad\\n")
-    >>> config = TrainConfig(output_dir=os.path.join(work, "run"),
-    ...                      dataset="csv:" + os.path.join(work, "reviews.csv"),
-    ...                      epochs=1, batch_size=8, sequence_length=8, bottleneck_size=4)
-    >>> with contextlib.redirect_stdout(io.StringIO()):  # Keras progress bars
-    ...     metrics = train_text_classifier(config, log=lambda message: None)
-    >>> run = load_run(config.output_dir)
-    >>> run.label_names
-    ['bad', 'good']
-    >>> labels, probabilities = run.predict_texts(["a great film number 3"])
-    >>> probabilities.shape
-    (1, 2)
+    >>> import tempfile
+    >>> from keras_adapters.training import load_run
+    >>> load_run(tempfile.mkdtemp())
+    Traceback (most recent call last):
+    ...
+    keras_adapters.training.output_dir.RunError: ... is not a keras-adapters run directory (no run.json). Pass the --output-dir of a `keras-adapters train` run.
     """
     run_file = os.path.join(run_dir, RUN_FILE)
     adapter_dir = os.path.join(run_dir, ADAPTER_DIR)

@@ -11,12 +11,10 @@ import dataclasses
 import json
 import os
 
-
 from keras_adapters.errors import KerasAdaptersError
-from keras_adapters.utils.atomic import (
-    check_writable,
-    recover_leftovers,
-)
+from keras_adapters.utils.atomic import check_writable, recover_leftovers
+
+__all__ = ["OutputLayout", "RunError", "prepare_output_dir"]
 
 
 class RunError(KerasAdaptersError):

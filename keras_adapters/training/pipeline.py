@@ -3,6 +3,8 @@
 
 import numpy as np
 
+__all__ = ["tokenized"]
+
 
 
 def tokenized(dataset, preprocessor, batch_size, shuffle_seed=None):

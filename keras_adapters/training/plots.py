@@ -1,11 +1,10 @@
 """The training-curve figure of a run directory (`training_curve.png`)."""
 
-
 import numpy as np
 
-from keras_adapters.utils.atomic import (
-    atomic_file,
-)
+from keras_adapters.utils.atomic import atomic_file
+
+__all__ = ["plot_training_curves"]
 
 
 def plot_training_curves(path, log):

@@ -21,19 +21,22 @@ import time
 
 import keras
 
-from keras_adapters.saving import (
-    save_adapters,
-)
+from keras_adapters.saving import save_adapters
 from keras_adapters.training.metrics import CONFUSION_MATRIX_MAX_CLASSES, classification_metrics
-from keras_adapters.utils.atomic import (
-    atomic_directory,
-    atomic_file,
-    atomic_write_json,
-)
-from keras_adapters.utils.parameters import count_parameters
 from keras_adapters.training.output_dir import OutputLayout, prepare_output_dir
 from keras_adapters.training.pipeline import labels_and_logits, tokenized
+from keras_adapters.utils.atomic import atomic_directory, atomic_file, atomic_write_json
+from keras_adapters.utils.parameters import count_parameters
 
+__all__ = [
+    "ADAPTER_DIR",
+    "CURVE_FILE",
+    "METRICS_FILE",
+    "RUN_FILE",
+    "RUN_FORMAT",
+    "RUN_LAYOUT",
+    "write_run_directory",
+]
 
 RUN_FILE = "run.json"
 

@@ -15,24 +15,11 @@ import numpy as np
 from keras_adapters.config import AdapterConfig
 from keras_adapters.data.loading import describe_labels
 from keras_adapters.errors import KerasAdaptersError
-from keras_adapters.pretrained import (
-    backbone_fingerprint,
-    load_backbone,
-    load_preprocessor,
-)
-from keras_adapters.saving import (
-    load_adapters,
-    read_adapter_file,
-    save_adapters,
-)
+from keras_adapters.pretrained import backbone_fingerprint, load_backbone, load_preprocessor
+from keras_adapters.saving import load_adapters, read_adapter_file, save_adapters
 from keras_adapters.surgery import add_adapters
 from keras_adapters.tasks import PooledTextClassifier
 from keras_adapters.training.callbacks import BestAdapterCheckpoint, TrainingLog
-from keras_adapters.utils.atomic import (
-    atomic_directory,
-    atomic_write_json,
-)
-from keras_adapters.utils.parameters import count_parameters
 from keras_adapters.training.output_dir import holds_entries, prepare_output_dir
 from keras_adapters.training.pipeline import tokenized
 from keras_adapters.training.plots import plot_training_curves
@@ -45,6 +32,10 @@ from keras_adapters.training.run_directory import (
     run_record,
     write_run_metrics,
 )
+from keras_adapters.utils.atomic import atomic_directory, atomic_write_json
+from keras_adapters.utils.parameters import count_parameters
+
+__all__ = ["TrainingInterrupted", "check_model_options", "train_text_classifier"]
 
 
 class TrainingInterrupted(Exception):
@@ -160,6 +151,9 @@ def train_text_classifier(config, log=print):
     >>> validation = metrics["validation"]
     >>> 0.0 <= validation["accuracy"] <= 1.0
     True
+    >>> labels, probabilities = load_run(config.output_dir).predict_texts(["a great film"])
+    >>> labels[0] in ("bad", "good"), probabilities.shape
+    (True, (1, 2))
     """
     started = time.perf_counter()
     config.validate()
