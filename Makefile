@@ -7,7 +7,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export KERAS_BACKEND := tensorflow
 export HF_HUB_OFFLINE := 1
-export TF_CPP_MIN_LOG_LEVEL := 2
+# 3: no C++ start-up lines (the CLI does the same when unset; `keras-adapters --verbose` shows them).
+export TF_CPP_MIN_LOG_LEVEL := 3
 
 .PHONY: setup test demo docs bench bench-quick clean
 
