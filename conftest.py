@@ -1,4 +1,4 @@
-"""Shared pytest setup: backend, quiet logs, doctest namespace."""
+"""Shared pytest setup: backend, quiet logs, self-contained doctests."""
 
 import os
 
@@ -10,9 +10,15 @@ import pytest  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
-def _doctest_names(doctest_namespace):
-    import keras_adapters
+def _fresh_doctest_globals(request):
+    """Runs each docstring example as if pasted into a fresh Python.
 
-    for name in keras_adapters.__all__ if hasattr(keras_adapters, "__all__") else dir(keras_adapters):
-        if not name.startswith("_"):
-            doctest_namespace[name] = getattr(keras_adapters, name)
+    pytest runs a doctest in a copy of its module's globals, so an example
+    could use a name its module defines or imports without importing it and
+    still pass here, while a reader who pastes it gets a NameError. Emptying
+    the globals makes every example carry its own imports.
+    """
+    doctest = getattr(request.node, "dtest", None)
+    if doctest is not None:
+        doctest.globs.clear()
+        doctest.globs["__name__"] = "__main__"

@@ -18,6 +18,7 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=["keras_adapters", "keras_adapters.*"]),
+    py_modules=["keras_adapters_launcher"],
     include_package_data=True,
     install_requires=[
         # keras-hub needs tensorflow-text, which needs the full `tensorflow`
@@ -30,6 +31,7 @@ setup(
         # keras-tuner's BayesianOptimization needs scipy and scikit-learn, which it
         # does not declare.
         "scipy>=1.10",
+        # Also the classification metrics (keras_adapters.training.metrics).
         "scikit-learn>=1.3",
         # Entity-level NER scores (keras_adapters.data.ner), as conlleval.
         "seqeval>=1.2.2,<1.3",
@@ -52,7 +54,8 @@ setup(
         "serving": ["tensorflow-serving-api==2.21.0"],
     },
     entry_points={
-        "console_scripts": ["keras-adapters=keras_adapters.cli.main:main"],
+        # Outside the package, so that `--help` does not load the library.
+        "console_scripts": ["keras-adapters=keras_adapters_launcher:main"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",

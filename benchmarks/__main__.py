@@ -1,11 +1,12 @@
 """`python -m benchmarks`: the benchmark suite's command line.
 
-    python -m benchmarks all              # = make bench: everything, ~1 hour on 2 cores
+    python -m benchmarks all              # = make bench: everything, ~75 min on 2 quiet cores
     python -m benchmarks all --quick      # = make bench-quick: same pipeline, tiny model
-    python -m benchmarks compare [--quick] [--out DIR]
+    python -m benchmarks compare [--quick] [--out DIR] [--seeds N]
     python -m benchmarks scaling [--quick] [--out DIR]
     python -m benchmarks profile [--quick] [--out DIR]
     python -m benchmarks memory [--quick] [--out DIR]
+    python -m benchmarks serving [--quick] [--out DIR]
     python -m benchmarks report [--out DIR] [--update-docs]
 """
 
@@ -59,25 +60,43 @@ def main():
 #: Each measured part: a module `benchmarks.<part>` with `run_<part>(settings,
 #: log)` and `RESULT_FILE`, run as `python -m benchmarks <part>`.
 PARTS_HELP = {
-    "compare": "Train and measure every arm in one process; write compare.json.",
+    "compare": "Time every arm, then train it at equal epochs and equal time; write compare.json.",
     "scaling": "Step time and latency vs sequence length and bottleneck; write scaling.json.",
     "profile": "Inference-overhead profile of adapter variants; write profile.json.",
     "memory": "Peak RSS of each arm, each in a fresh process; write memory.json.",
+    "serving": "Routed multi-task signature vs per-task signatures: throughput, latency; write serving.json.",
 }
 
 
+seeds_option = click.option(
+    "--seeds", type=click.IntRange(min=1), default=None,
+    help="Seeds of full fine-tuning, LoRA and the recommended adapter arm "
+    "[default: 3; 1 with --quick].",
+)
+
+
+#: Parts that take `--seeds` (the others train nothing to seed).
+SEEDED_PARTS = ("compare",)
+
+
 def _add_part_command(part):
-    @main.command(name=part, help=PARTS_HELP[part])
-    @quick_option
-    @out_option
-    def command(quick, out):
-        import importlib
+    def command(quick, out, seeds=None):
+        _run_part(part, quick, out, seeds)
 
-        from benchmarks.arms import Settings
+    if part in SEEDED_PARTS:
+        command = seeds_option(command)
+    main.command(name=part, help=PARTS_HELP[part])(quick_option(out_option(command)))
 
-        module = importlib.import_module(f"benchmarks.{part}")
-        result = getattr(module, f"run_{part}")(Settings.get(quick), log=_log)
-        _write_json(os.path.join(_out(out, quick), module.RESULT_FILE), result)
+
+def _run_part(part, quick, out, seeds):
+    """Runs one measured part in this process and writes its JSON file."""
+    import importlib
+
+    from benchmarks.arms import Settings
+
+    module = importlib.import_module(f"benchmarks.{part}")
+    result = getattr(module, f"run_{part}")(Settings.get(quick, seeds), log=_log)
+    _write_json(os.path.join(_out(out, quick), module.RESULT_FILE), result)
 
 
 for _part in PARTS_HELP:
@@ -85,16 +104,18 @@ for _part in PARTS_HELP:
 
 
 @main.command(name="memory-arm")
-@click.argument("arm")
+@click.argument("arms", nargs=-1, required=True)
 @quick_option
-def memory_arm(arm, quick):
-    """(Used by `memory`.) Train ARM a few steps here; print its memory as JSON."""
+def memory_arm(arms, quick):
+    """(Used by `memory`.) Train each of ARMS a few steps here; print one JSON line per arm."""
     from benchmarks.arms import ARM_NAMES, Settings
     from benchmarks.memory import measure_arm
 
-    if arm not in ARM_NAMES:
-        raise click.BadParameter(f"{arm!r}; choose from {', '.join(ARM_NAMES)}.", param_hint="ARM")
-    click.echo(json.dumps({"arm": arm, **measure_arm(arm, Settings.get(quick))}))
+    for arm in arms:
+        if arm not in ARM_NAMES:
+            raise click.BadParameter(f"{arm!r}; choose from {', '.join(ARM_NAMES)}.", param_hint="ARMS")
+    for arm in arms:
+        click.echo(json.dumps({"arm": arm, **measure_arm(arm, Settings.get(quick))}))
 
 
 @main.command()
@@ -103,15 +124,30 @@ def memory_arm(arm, quick):
 @click.option("--update-docs", is_flag=True, help="Rewrite the benchmark block of README.md and docs/benchmarks.md.")
 def report(out, quick, update_docs):
     """Markdown table and plots from the results JSON."""
-    from benchmarks.report import load_results, render_markdown, update_documents, write_plots
+    _report(out, quick, update_docs)
 
+
+def _quick_results_in(out):
+    """Whether any results JSON in `out` comes from a quick run (read before TensorFlow loads)."""
+    for name in sorted(os.listdir(out)):
+        if name.endswith(".json"):
+            with open(os.path.join(out, name), encoding="utf-8") as f:
+                if json.load(f).get("quick"):
+                    return True
+    return False
+
+
+def _report(out, quick, update_docs):
     out = _out(out, quick)
-    results = load_results(out)
-    if update_docs and (results["compare"]["quick"] or results["scaling"]["quick"]):
+    if update_docs and _quick_results_in(out):
         raise click.UsageError("Refusing to put quick-mode results into the README and docs.")
-    write_plots(results["scaling"], out)
+    from benchmarks.report import load_results, render_markdown, update_documents, write_plots
+    from keras_adapters.utils.atomic import atomic_file
+
+    results = load_results(out)
+    write_plots(results, out)
     markdown = render_markdown(results, "")
-    with open(os.path.join(out, "results.md"), "w", encoding="utf-8") as f:
+    with atomic_file(os.path.join(out, "results.md"), "w", encoding="utf-8") as f:
         f.write("# keras-adapters benchmarks\n\n" + markdown)
     if update_docs:
         update_documents(results, out, REPO_ROOT)
@@ -121,12 +157,23 @@ def report(out, quick, update_docs):
 @main.command(name="all")
 @quick_option
 @out_option
-def run_all(quick, out):
-    """compare, scaling, profile and memory (each in its own process), then report."""
+@seeds_option
+def run_all(quick, out, seeds):
+    """Every part, each in its own process, then report.
+
+    The quick run runs the parts one after another in this process (the
+    memory part still starts its own): its numbers only show that the code
+    runs, and one TensorFlow start instead of one per part keeps it short.
+    """
     out = _out(out, quick)
     started = time.time()
     for part in PARTS_HELP:
-        command = [sys.executable, "-m", "benchmarks", part, "--out", out] + (["--quick"] if quick else [])
+        if quick:
+            _log(f"== part {part} (in this process)")
+            _run_part(part, quick, out, seeds)
+            continue
+        command = [sys.executable, "-m", "benchmarks", part, "--out", out]
+        command += ["--seeds", str(seeds)] if seeds is not None and part in SEEDED_PARTS else []
         _log(f"$ {' '.join(command[1:])}")
         subprocess.run(command, check=True, cwd=REPO_ROOT)
     _write_json(os.path.join(out, "run.json"), {
@@ -134,8 +181,11 @@ def run_all(quick, out):
         "duration_seconds": time.time() - started,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     })
-    command = [sys.executable, "-m", "benchmarks", "report", "--out", out] + ([] if quick else ["--update-docs"])
-    subprocess.run(command, check=True, cwd=REPO_ROOT)
+    if quick:
+        _report(out, quick, update_docs=False)
+    else:
+        command = [sys.executable, "-m", "benchmarks", "report", "--out", out, "--update-docs"]
+        subprocess.run(command, check=True, cwd=REPO_ROOT)
 
 
 if __name__ == "__main__":

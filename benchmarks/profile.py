@@ -1,19 +1,20 @@
 """Inference-overhead profile: where an adapter's latency comes from.
 
-The comparison measures five trained arms a few rounds each; this part
+The comparison measures every arm a few rounds each; this part
 takes more samples of inference alone, on untrained models of the same
 shapes (speed does not depend on the weights), to split the adapters'
 overhead by what they are made of: activation, bottleneck width, one or
 two adapters per block. Two separate copies of the unadapted model give
 the noise floor: they run the same graph, so any difference between them
-is the machine, not the model.
+is the machine, not the model. The quick run profiles the two unadapted
+copies and the top-half adapters only.
 """
 
 import time
 
 import keras
 
-from benchmarks.arms import load_base_backbone
+from benchmarks.arms import load_base_backbone, top_half
 from benchmarks.compare import fixed_batch, load_data
 from benchmarks.measure import interleaved_medians, machine_description
 from keras_adapters import add_adapters
@@ -21,7 +22,10 @@ from keras_adapters.tasks import PooledTextClassifier
 
 RESULT_FILE = "profile.json"
 
-#: Model name -> `add_adapters` arguments (None: no adapters).
+TOP_HALF_VARIANT = "houlsby b=64, top half of the blocks"
+
+#: Model name -> `add_adapters` arguments (None: no adapters; a callable
+#: `layers` is given the backbone).
 VARIANTS = {
     "unadapted": None,
     "unadapted (second copy)": None,
@@ -30,7 +34,24 @@ VARIANTS = {
     "houlsby b=8": dict(config="houlsby", bottleneck_size=8),
     "houlsby b=64, feed-forward branch only": dict(config="houlsby", placements=("feedforward",)),
     "pfeiffer (b=d/16, feed-forward only)": dict(config="pfeiffer"),
+    TOP_HALF_VARIANT: dict(config="houlsby", layers=top_half),
 }
+
+QUICK_VARIANTS = ("unadapted", "unadapted (second copy)", TOP_HALF_VARIANT)
+
+#: The profiled variant that serves like each adapter arm (the cache only
+#: changes training).
+VARIANT_OF_ARM = {
+    "houlsby": "houlsby b=64 (gelu, both branches)",
+    "pfeiffer": "pfeiffer (b=d/16, feed-forward only)",
+    "houlsby_top": TOP_HALF_VARIANT,
+    "houlsby_top_cached": TOP_HALF_VARIANT,
+}
+
+
+def noise_floor(profile, batch="batch_32"):
+    """How far apart two copies of the same unadapted model measured (a ratio - 1, >= 0)."""
+    return abs(profile["results"][batch]["unadapted (second copy)"]["vs_unadapted"] - 1)
 
 
 def run_profile(settings, log=print):
@@ -41,12 +62,15 @@ def run_profile(settings, log=print):
     batch_32, _ = fixed_batch(test, preprocessor, 32)
     batch_1 = {k: v[:1] for k, v in batch_32.items()}
     models = {}
-    for name, arguments in VARIANTS.items():
+    for name in QUICK_VARIANTS if settings.quick else VARIANTS:
+        arguments = VARIANTS[name]
         backbone = load_base_backbone(settings)
         if arguments is not None:
+            if callable(arguments.get("layers")):
+                arguments = dict(arguments, layers=arguments["layers"](backbone))
             backbone = add_adapters(backbone, **arguments)
         models[name] = PooledTextClassifier(backbone, 2)
-    rounds = 2 if settings.quick else 10
+    rounds = 1 if settings.quick else 10
     results = {}
     calls = {"batch_1": 2 if settings.quick else 20, "batch_32": 2 if settings.quick else 4}
     for label, batch in (("batch_1", batch_1), ("batch_32", batch_32)):

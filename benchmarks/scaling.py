@@ -40,10 +40,10 @@ def _models(settings, jit_compile):
     """Full fine-tuning model (also the unadapted graph) and one adapter model per bottleneck."""
     models = {}
     keras.utils.set_random_seed(settings.seed)
-    models["full"], _ = build_arm("full", load_base_backbone(settings), 2)
+    models["full"], _ = build_arm("full", load_base_backbone(settings, settings.scaling_num_layers), 2)
     for size in settings.scaling_bottlenecks:
         models[f"houlsby_{size}"], _ = build_arm(
-            "houlsby", load_base_backbone(settings), 2, bottleneck_size=size
+            "houlsby", load_base_backbone(settings, settings.scaling_num_layers), 2, bottleneck_size=size
         )
     for name, model in models.items():
         compile_arm(model, "full" if name == "full" else "houlsby", 1000, jit_compile=jit_compile)
@@ -105,7 +105,7 @@ def run_scaling(settings, log=print):
         "quick": settings.quick,
         "machine": machine_description(),
         "setup": {
-            "backbone": settings.backbone_description,
+            "backbone": settings.scaling_backbone_description,
             "batch_size": settings.scaling_batch_size,
             "adapter": f"houlsby (layer norms trained); reference bottleneck {settings.scaling_reference_bottleneck}",
             "timing": (

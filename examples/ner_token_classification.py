@@ -29,12 +29,8 @@ import keras  # noqa: E402
 import keras_hub  # noqa: E402
 
 import keras_adapters  # noqa: E402
-from keras_adapters.data.ner import (  # noqa: E402
-    decode_tags,
-    encode_ner,
-    entity_scores,
-    load_wnut16,
-)
+from keras_adapters.data.ner import load_wnut16  # noqa: E402
+from keras_adapters.data.ner_encoding import decode_tags, encode_ner, entity_scores  # noqa: E402
 from keras_adapters.pretrained import load_backbone, load_preprocessor  # noqa: E402
 from keras_adapters.tasks import TokenClassifier  # noqa: E402
 

@@ -5,84 +5,84 @@ serializable class it defines (layers, adapted backbones, task models,
 learning-rate schedules), so `keras.saving.load_model` reads a `.keras` file
 of a keras-adapters model right after `import keras_adapters`.
 
-One exception: while the `keras-adapters` command is starting, the API (and
-with it TensorFlow) is loaded on first use instead, so `keras-adapters
---help` or a mistyped option answers at once; each command imports what it
-runs.
+With the environment variable `KERAS_ADAPTERS_LAZY_IMPORT=1` (read when the
+package is first imported) the import loads nothing heavy: each public name,
+and each submodule, is imported the first time it is used, and
+`keras_adapters.import_all()` loads and registers everything. The
+`keras-adapters` command (`keras_adapters_launcher`) imports the package
+that way, so `--help` and option errors answer without TensorFlow.
 """
 
-import importlib
 import os
 import sys
+from typing import TYPE_CHECKING
+
+from keras_adapters.utils.lazy_exports import lazy_exports
+
+if TYPE_CHECKING:  # Imported on first use in lazy mode, by import_all() otherwise.
+    from keras_adapters.composition import Average, BatchSplit, Fuse, Parallel, Stack
+    from keras_adapters.config import AdapterConfig
+    from keras_adapters.errors import KerasAdaptersError
+    from keras_adapters.layers import AdapterLayer
+    from keras_adapters.saving import load_adapters, load_task, read_adapter_file, save_adapters
+    from keras_adapters.surgery import AdaptedBackbone, add_adapters, supported_backbones
+    from keras_adapters.tasks import PooledTextClassifier, TokenClassifier
+    from keras_adapters.utils.parameters import ParameterCount, count_parameters
 
 __version__ = "0.1.0"
 
-# Public name -> module that defines it.
-_API = {
-    "AdapterConfig": "keras_adapters.config",
-    "AdapterLayer": "keras_adapters.layers",
-    "Average": "keras_adapters.composition",
-    "BatchSplit": "keras_adapters.composition",
-    "Fuse": "keras_adapters.composition",
-    "Parallel": "keras_adapters.composition",
-    "Stack": "keras_adapters.composition",
-    "KerasAdaptersError": "keras_adapters.errors",
-    "PooledTextClassifier": "keras_adapters.tasks",
-    "TokenClassifier": "keras_adapters.tasks",
-    "load_adapters": "keras_adapters.saving",
-    "load_task": "keras_adapters.saving",
-    "read_adapter_file": "keras_adapters.saving",
-    "save_adapters": "keras_adapters.saving",
-    "AdaptedBackbone": "keras_adapters.surgery",
-    "add_adapters": "keras_adapters.surgery",
-    "supported_backbones": "keras_adapters.surgery",
-    "ParameterCount": "keras_adapters.utils.parameters",
-    "count_parameters": "keras_adapters.utils.parameters",
-}
-# Modules whose import registers Keras serializable classes that no public
-# name above pulls in.
-_SERIALIZABLE_MODULES = ("keras_adapters.tasks", "keras_adapters.training.schedules")
+__all__ = [
+    "AdaptedBackbone",
+    "AdapterConfig",
+    "AdapterLayer",
+    "Average",
+    "BatchSplit",
+    "Fuse",
+    "KerasAdaptersError",
+    "Parallel",
+    "ParameterCount",
+    "PooledTextClassifier",
+    "Stack",
+    "TokenClassifier",
+    "add_adapters",
+    "count_parameters",
+    "import_all",
+    "load_adapters",
+    "load_task",
+    "read_adapter_file",
+    "save_adapters",
+    "supported_backbones",
+]
 
-__all__ = sorted(_API)
+# The switch: "1" makes the import lazy; anything else (or unset) keeps it eager.
+LAZY_IMPORT_VARIABLE = "KERAS_ADAPTERS_LAZY_IMPORT"
 
-
-def __getattr__(name):
-    """Loads a public name on first use (only needed in the command line)."""
-    if name not in _API:
-        raise AttributeError(f"module 'keras_adapters' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_API[name]), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_exports(__name__)
 
 
-def __dir__():
-    return sorted(set(globals()) | set(_API))
+def import_all():
+    """Imports the public API and registers every Keras serializable class.
 
+    What `import keras_adapters` does by default; call it after a lazy
+    import (`KERAS_ADAPTERS_LAZY_IMPORT=1`) before `keras.saving.load_model`.
+    Calling it again does nothing.
 
-def _starting_command_line():
-    """Whether this import is the start of the `keras-adapters` command.
+    Returns:
+        None.
 
-    True for the console script (`sys.argv[0]` is the `keras-adapters`
-    script) and for `python -m keras_adapters` (Python sets `sys.argv[0]`
-    to "-m" while it locates the package).
+    Example:
+
+    >>> import keras_adapters
+    >>> keras_adapters.import_all()
+    >>> "AdapterLayer" in vars(keras_adapters)
+    True
     """
-    argv = getattr(sys, "argv", None) or [""]
-    script = os.path.basename(argv[0])
-    if script == "keras-adapters" or script.startswith("keras-adapters."):
-        return True
-    original = getattr(sys, "orig_argv", [])
-    return argv[0] == "-m" and any(
-        flag == "-m" and module == "keras_adapters" or flag == "-mkeras_adapters"
-        for flag, module in zip(original, original[1:] + [""])
-    )
+    package = sys.modules[__name__]
+    for name in __all__:
+        getattr(package, name)  # the first look-up of a name imports it
+    # Registers the learning-rate schedules, which no public name imports.
+    import keras_adapters.training.schedules  # noqa: F401
 
 
-def _load_api():
-    for name in _API:
-        __getattr__(name)
-    for module in _SERIALIZABLE_MODULES:
-        importlib.import_module(module)
-
-
-if not _starting_command_line():
-    _load_api()
+if os.environ.get(LAZY_IMPORT_VARIABLE) != "1":
+    import_all()

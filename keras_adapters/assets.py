@@ -112,6 +112,7 @@ def locate_asset_file(asset):
 
     Example:
 
+    >>> from keras_adapters.assets import ASSETS, locate_asset_file
     >>> locate_asset_file(ASSETS["minilm_l6_config"]).name
     'config.json'
     """
@@ -147,6 +148,7 @@ def file_sha256(path):
     Example:
 
     >>> import tempfile
+    >>> from keras_adapters.assets import file_sha256
     >>> with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
     ...     _ = f.write("abc")
     >>> file_sha256(f.name)[:16]
@@ -186,6 +188,7 @@ def asset_path(key):
 
     Example:
 
+    >>> from keras_adapters.assets import asset_path
     >>> path = asset_path("rotten_tomatoes")
     >>> path.endswith("rotten_tomatoes_corpus_full.csv.bz2")
     True

@@ -17,16 +17,30 @@ these blocks, nested where it makes sense:
 Each block serializes to a small JSON-compatible dict, so the active setup
 is saved with the model. Anything malformed raises `KerasAdaptersError` (a
 `ValueError`) that says what is allowed.
+
+A fusion is identified by the tuple of the adapter names it fuses
+(`Fuse("a", "b").key == ("a", "b")`). Where a string is needed (JSON object
+keys, messages, `fusion_names`), `fusion_name` and `fusion_key` convert
+between that tuple and the string form `"a+b"`; adapter names cannot contain
+`"+"`, so the conversion is lossless.
 """
 
 import math
 import numbers
+from collections.abc import Sequence
 
+from keras_adapters.adapter_kinds import KINDS
 from keras_adapters.errors import KerasAdaptersError
 
+#: Joins the adapter names of a fusion in its string form ("a+b").
+FUSION_SEPARATOR = "+"
 
-class AdapterSetup:
+
+class AdapterSetup(Sequence):
     """Base class of composition blocks.
+
+    A block is a sequence of its children, as in adapter-hub:
+    `list(Stack("a", "b")) == ["a", "b"]`.
 
     Args:
         *children: adapter names (str) or nested blocks, at least one.
@@ -37,6 +51,7 @@ class AdapterSetup:
 
     Example:
 
+    >>> from keras_adapters.composition import AdapterSetup, Average, Stack
     >>> isinstance(Stack("a", "b"), AdapterSetup)
     True
     >>> Stack("a", Average("b", "c")).adapter_names()
@@ -68,6 +83,12 @@ class AdapterSetup:
             "children": [child if isinstance(child, str) else child.get_config() for child in self.children],
         }
 
+    def __getitem__(self, index):
+        return self.children[index]
+
+    def __len__(self):
+        return len(self.children)
+
     def __eq__(self, other):
         return type(self) is type(other) and self.get_config() == other.get_config()
 
@@ -79,14 +100,27 @@ class AdapterSetup:
 class Stack(AdapterSetup):
     """Adapters applied one after the other.
 
+    A list or tuple of names is a stack, so a stack compares equal to one.
+
     Args:
         *children: adapter names or blocks, in the order they apply.
 
     Example:
 
+    >>> from keras_adapters import Stack
     >>> Stack("lang", "task").adapter_names()
     ['lang', 'task']
+    >>> Stack("lang", "task") == ("lang", "task")
+    True
     """
+
+    def __eq__(self, other):
+        if isinstance(other, (list, tuple)):
+            try:
+                other = Stack(*other)
+            except KerasAdaptersError:  # not a valid setup: not equal
+                return False
+        return super().__eq__(other)
 
 
 class Average(AdapterSetup):
@@ -98,6 +132,7 @@ class Average(AdapterSetup):
 
     Example:
 
+    >>> from keras_adapters import Average
     >>> Average("a", "b", weights=[0.75, 0.25]).weights
     [0.75, 0.25]
     """
@@ -138,6 +173,9 @@ class Fuse(AdapterSetup):
 
     Example:
 
+    >>> from keras_adapters import Fuse
+    >>> Fuse("sentiment", "topic").key
+    ('sentiment', 'topic')
     >>> Fuse("sentiment", "topic").name
     'sentiment+topic'
     """
@@ -148,9 +186,14 @@ class Fuse(AdapterSetup):
             raise KerasAdaptersError("Fuse needs two or more adapter names (not nested blocks).")
 
     @property
+    def key(self):
+        """The identity of this fusion's layers: the tuple of adapter names."""
+        return tuple(self.children)
+
+    @property
     def name(self):
-        """The key of this fusion's weights: the adapter names joined by '+'."""
-        return "+".join(self.children)
+        """The string form of `key` (`fusion_name`), e.g. `"a+b"`."""
+        return fusion_name(self.key)
 
 
 class BatchSplit(AdapterSetup):
@@ -162,6 +205,7 @@ class BatchSplit(AdapterSetup):
 
     Example:
 
+    >>> from keras_adapters import BatchSplit
     >>> BatchSplit("a", "b", batch_sizes=[2, 3]).batch_sizes
     [2, 3]
     """
@@ -194,12 +238,30 @@ class Parallel(AdapterSetup):
 
     Example:
 
+    >>> from keras_adapters import Parallel
     >>> Parallel("sentiment", "topic").adapter_names()
     ['sentiment', 'topic']
     """
 
 
 _BLOCKS = {cls.__name__: cls for cls in (Stack, Average, Fuse, BatchSplit, Parallel)}
+
+#: Which adapter kinds (`keras_adapters.adapter_kinds.KINDS`) each block
+#: accepts among the adapters below it, and whether they may be of several
+#: kinds. Adapters of different kinds sit in different places (branch slots
+#: for bottleneck adapters, projections for LoRA, (IA)^3 and parallel
+#: adapters), and each place skips the names it does not hold, so `Stack`
+#: applies all of them and `BatchSplit`/`Parallel` route rows to each whatever
+#: their kinds. `Average` averages outputs of one place; across kinds it would
+#: only scale each adapter down, so it takes one kind. `Fuse` attends over
+#: bottleneck adapter outputs in a branch slot (AdapterFusion).
+COMPOSITION_RULES = {
+    "Stack": {"kinds": KINDS, "mixed_kinds": True},
+    "BatchSplit": {"kinds": KINDS, "mixed_kinds": True},
+    "Parallel": {"kinds": KINDS, "mixed_kinds": True},
+    "Average": {"kinds": KINDS, "mixed_kinds": False},
+    "Fuse": {"kinds": ("bottleneck",), "mixed_kinds": False},
+}
 # Config keys each block takes besides "type" and "children".
 _BLOCK_ARGUMENTS = {"Average": ("weights",), "BatchSplit": ("batch_sizes",)}
 
@@ -215,6 +277,7 @@ def is_finite_number(value):
 
     Example:
 
+    >>> from keras_adapters.composition import is_finite_number
     >>> is_finite_number(0.5), is_finite_number(float("nan")), is_finite_number(True)
     (True, False, False)
     """
@@ -224,6 +287,59 @@ def is_finite_number(value):
         return math.isfinite(value)
     except OverflowError:  # an int too large for a float
         return False
+
+
+def fusion_key(fusion):
+    """The tuple identifying a fusion, from any of its forms.
+
+    Args:
+        fusion: a `Fuse` block, a list or tuple of two or more adapter
+            names, or the string form `"a+b"` (JSON files, configs written
+            before fusions were keyed by tuples, user input).
+
+    Returns:
+        A tuple of adapter names.
+
+    Raises:
+        KerasAdaptersError: for anything else.
+
+    Example:
+
+    >>> from keras_adapters.composition import Fuse, fusion_key
+    >>> fusion_key("a+b"), fusion_key(["a", "b"]), fusion_key(Fuse("a", "b"))
+    (('a', 'b'), ('a', 'b'), ('a', 'b'))
+    """
+    if isinstance(fusion, Fuse):
+        return fusion.key
+    names = fusion.split(FUSION_SEPARATOR) if isinstance(fusion, str) else fusion
+    if (
+        not isinstance(names, (list, tuple))
+        or len(names) < 2
+        or not all(isinstance(name, str) and name and FUSION_SEPARATOR not in name for name in names)
+    ):
+        raise KerasAdaptersError(
+            f"Invalid fusion {fusion!r}: use Fuse(...), a list of two or more adapter "
+            f"names, or those names joined by {FUSION_SEPARATOR!r} (e.g. 'a+b')."
+        )
+    return tuple(names)
+
+
+def fusion_name(key):
+    """The string form of a fusion key, for JSON object keys and messages.
+
+    Args:
+        key: a fusion in any form `fusion_key` takes.
+
+    Returns:
+        The adapter names joined by `FUSION_SEPARATOR`.
+
+    Example:
+
+    >>> from keras_adapters.composition import fusion_name
+    >>> fusion_name(("sentiment", "topic"))
+    'sentiment+topic'
+    """
+    return FUSION_SEPARATOR.join(fusion_key(key))
 
 
 def _is_integer(value):
@@ -267,6 +383,7 @@ def parse_setup(setup):
 
     Example:
 
+    >>> from keras_adapters.composition import parse_setup
     >>> parse_setup(["a", "b"])  # a list is a stack
     Stack('a', 'b')
     >>> parse_setup({"type": "Fuse", "children": ["a", "b"]})
@@ -297,6 +414,7 @@ def setup_config(setup):
 
     Example:
 
+    >>> from keras_adapters.composition import Stack, parse_setup, setup_config
     >>> parse_setup(setup_config(Stack("a", "b"))) == Stack("a", "b")
     True
     """
@@ -304,6 +422,29 @@ def setup_config(setup):
     if setup is None or isinstance(setup, str):
         return setup
     return setup.get_config()
+
+
+def setup_block(setup):
+    """A setup as one composition block (what `active_adapters` returns).
+
+    As in adapter-hub, a name or a list of names is a `Stack`.
+
+    Args:
+        setup: None, an adapter name, a list of names, or a block.
+
+    Returns:
+        An `AdapterSetup`, or None when `setup` applies no adapter.
+
+    Example:
+
+    >>> from keras_adapters.composition import Fuse, setup_block
+    >>> setup_block("a"), setup_block(["a", "b"]), setup_block(Fuse("a", "b"))
+    (Stack('a'), Stack('a', 'b'), Fuse('a', 'b'))
+    >>> setup_block(None) is None
+    True
+    """
+    setup = parse_setup(setup)
+    return Stack(setup) if isinstance(setup, str) else setup
 
 
 def setup_names(setup):
@@ -317,6 +458,7 @@ def setup_names(setup):
 
     Example:
 
+    >>> from keras_adapters.composition import Fuse, Stack, setup_names
     >>> setup_names(Stack("a", Fuse("b", "c")))
     ['a', 'b', 'c']
     """
@@ -339,6 +481,7 @@ def fusions_in(setup):
 
     Example:
 
+    >>> from keras_adapters.composition import Fuse, Stack, fusions_in
     >>> fusions_in(Stack("a", Fuse("b", "c")))
     [Fuse('b', 'c')]
     """
@@ -349,3 +492,49 @@ def fusions_in(setup):
     for child in setup.children:
         found += fusions_in(child)
     return found
+
+
+def check_composition(setup, kinds):
+    """Enforces `COMPOSITION_RULES` on a setup.
+
+    Args:
+        setup: an adapter name, a list of names, or a composition block.
+        kinds: dict adapter name -> kind (`AdapterConfig.kind`).
+
+    Returns:
+        None; it raises if a rule is broken.
+
+    Raises:
+        KerasAdaptersError: for a block holding a kind it does not accept,
+            or adapters of several kinds where the block takes one.
+
+    Example:
+
+    >>> from keras_adapters.composition import Average, Fuse, Stack, check_composition
+    >>> kinds = {"a": "bottleneck", "b": "bottleneck", "q": "lora"}
+    >>> check_composition(Stack("a", "q"), kinds)
+    >>> check_composition(Fuse("a", "q"), kinds)
+    Traceback (most recent call last):
+    ...
+    keras_adapters.errors.KerasAdaptersError: Fuse cannot combine lora adapter 'q': Fuse accepts bottleneck adapters only.
+    """
+    setup = parse_setup(setup)
+    if not isinstance(setup, AdapterSetup):
+        return
+    block = type(setup).__name__
+    rule = COMPOSITION_RULES[block]
+    names = setup.adapter_names()
+    for name in names:
+        if kinds[name] not in rule["kinds"]:
+            raise KerasAdaptersError(
+                f"{block} cannot combine {kinds[name]} adapter {name!r}: {block} accepts "
+                f"{', '.join(rule['kinds'])} adapters only."
+            )
+    found = sorted({kinds[name] for name in names})
+    if not rule["mixed_kinds"] and len(found) > 1:
+        raise KerasAdaptersError(
+            f"{block} cannot mix adapter kinds ({', '.join(f'{n!r}: {kinds[n]}' for n in names)}): "
+            f"its adapters must all be of one kind. Use Stack or BatchSplit to combine kinds."
+        )
+    for child in setup.children:
+        check_composition(child, kinds)

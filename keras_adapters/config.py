@@ -3,8 +3,10 @@
 import dataclasses
 import json
 import math
+import numbers
 import os
 
+from keras_adapters.adapter_kinds import ALLOWED_TARGETS, normalize_kind_fields, uses_bottleneck
 from keras_adapters.errors import KerasAdaptersError
 
 #: Where an adapter can sit inside a transformer block. Both are on the
@@ -29,7 +31,12 @@ INITIALIZATIONS = ("houlsby", "zero_up")
 
 # Bumped when a field changes meaning. New fields get defaults that reproduce
 # the old behaviour, so files written by older versions keep loading.
-FORMAT_VERSION = 1
+# 2: `layers` may be "top:K"/"bottom:K" (kept as written), and with `layers`
+# set, `train_layer_norms` trains only the selected blocks' layer norms.
+# Version-1 files load unchanged (their `layers` are indices or null).
+# 3: `kind` ("bottleneck", "parallel", "lora", "ia3") with `rank`, `alpha`,
+# `targets`; files without `kind` are bottleneck adapters, as before.
+FORMAT_VERSION = 3
 
 # Name of the config file in a directory written by `save_adapters`.
 SAVED_ADAPTER_CONFIG_FILE = "adapter_config.json"
@@ -52,7 +59,186 @@ _PRESETS = {
         initialization="houlsby",
         train_layer_norms=False,
     ),
+    # He et al. 2022's scaled parallel adapter: on the feed-forward sublayer,
+    # reading its input, s=4, bottleneck = hidden size / 2 (their 512 for
+    # d=1024), LoRA-style init (zero up-projection: exact identity at start).
+    "parallel": dict(
+        kind="parallel",
+        reduction_factor=2,
+        activation="relu",
+        placements=("feedforward",),
+        initialization="zero_up",
+        scaling=4.0,
+        train_layer_norms=False,
+    ),
+    # LoRA on the query and value projections, rank 8, alpha = rank (scale
+    # 1): the setting of KerasHub's `enable_lora(8)`.
+    "lora": dict(kind="lora", rank=8, targets=("query", "value"), train_layer_norms=False),
+    # (IA)^3: rescaling of keys, values and the feed-forward activation.
+    "ia3": dict(kind="ia3", targets=("key", "value", "ffn_intermediate"), train_layer_norms=False),
 }
+
+
+#: What `layers` accepts, for messages.
+LAYERS_ALLOWED = (
+    "None or 'all' (every block), 'top:K' or 'bottom:K' (the last or first K blocks, "
+    "K >= 1), or distinct block indices >= 0 such as [3, 4, 5] or '3,4,5'"
+)
+
+
+def _bad_layers(spec, problem):
+    raise KerasAdaptersError(
+        f"Invalid layer selection (`layers`) {spec!r}: {problem}. Allowed: {LAYERS_ALLOWED}."
+    )
+
+
+def parse_layers(spec):
+    """Parses a layer selection into the form `AdapterConfig.layers` keeps.
+
+    The one parser of layer selections: `AdapterConfig`, the CLI's
+    `--layers` and the tuner's `layers=` choices all go through it. Blocks
+    are counted as `keras_adapters.surgery.layer_count.num_adaptable_blocks`
+    counts them (BART: encoder blocks, then decoder blocks). `"top:K"` and
+    `"bottom:K"` stay symbolic: `resolve_layer_selection` turns them into
+    indices for a given backbone.
+
+    Args:
+        spec: `None` or `"all"` (every block); `"top:K"` / `"bottom:K"`
+            (the last / first K blocks); or explicit block indices: an int,
+            a list or tuple of ints, or a comma-separated string `"3,4,5"`
+            (the form the CLI takes).
+
+    Returns:
+        `None` (every block), a string `"top:K"` / `"bottom:K"` (spaces and
+        leading zeros removed), or a tuple of ints in the order given.
+
+    Raises:
+        KerasAdaptersError: for anything else: K below 1, a negative or
+            repeated index, an empty selection, an unknown word.
+
+    Example:
+
+    >>> from keras_adapters.config import parse_layers
+    >>> parse_layers("top:3"), parse_layers(" 3, 4,5 "), parse_layers("all"), parse_layers(2)
+    ('top:3', (3, 4, 5), None, (2,))
+    >>> parse_layers("top:0")
+    Traceback (most recent call last):
+    ...
+    keras_adapters.errors.KerasAdaptersError: Invalid layer selection (`layers`) 'top:0': K must be at least 1. Allowed: None or 'all' (every block), 'top:K' or 'bottom:K' (the last or first K blocks, K >= 1), or distinct block indices >= 0 such as [3, 4, 5] or '3,4,5'.
+    """
+    if spec is None:
+        return None
+    if isinstance(spec, str):
+        text = spec.strip().lower()
+        if text == "all":
+            return None
+        where, colon, count = text.partition(":")
+        where, count = where.strip(), count.strip()
+        if colon:
+            if where not in ("top", "bottom") or not count.isdecimal():
+                _bad_layers(spec, "expected 'top:K' or 'bottom:K' with an integer K")
+            if int(count) < 1:
+                _bad_layers(spec, "K must be at least 1")
+            return f"{where}:{int(count)}"
+        parts = [part.strip() for part in text.split(",")]
+        if not all(part.isdecimal() for part in parts):
+            _bad_layers(spec, "not a known word nor comma-separated indices")
+        indices = tuple(int(part) for part in parts)
+    elif isinstance(spec, numbers.Integral) and not isinstance(spec, bool):
+        indices = (int(spec),)
+    elif isinstance(spec, (list, tuple)):
+        for index in spec:
+            if isinstance(index, bool) or not isinstance(index, numbers.Integral):
+                _bad_layers(spec, f"{index!r} is not an integer block index")
+        indices = tuple(int(index) for index in spec)
+    else:
+        _bad_layers(spec, f"a {type(spec).__name__} is not a layer selection")
+    if not indices:
+        _bad_layers(spec, "the selection is empty")
+    if any(index < 0 for index in indices):
+        _bad_layers(spec, "block indices must be >= 0")
+    if len(set(indices)) != len(indices):
+        _bad_layers(spec, "each block index at most once")
+    return indices
+
+
+def layers_label(spec):
+    """The text form of a layer selection: `"all"`, `"top:K"`, `"bottom:K"` or `"3,4,5"`.
+
+    `parse_layers` reads it back (indices come back sorted); the tuner uses
+    it as the value of its `layers` hyperparameter.
+
+    Args:
+        spec: anything `parse_layers` accepts.
+
+    Returns:
+        A string.
+
+    Raises:
+        KerasAdaptersError: if `parse_layers` refuses `spec`.
+
+    Example:
+
+    >>> from keras_adapters.config import layers_label
+    >>> layers_label(None), layers_label([5, 3, 4]), layers_label("TOP:03")
+    ('all', '3,4,5', 'top:3')
+    """
+    selection = parse_layers(spec)
+    if selection is None:
+        return "all"
+    if isinstance(selection, str):
+        return selection
+    return ",".join(str(index) for index in sorted(selection))
+
+
+def resolve_layer_selection(spec, num_blocks):
+    """The sorted block indices a layer selection picks on a backbone.
+
+    Args:
+        spec: anything `parse_layers` accepts.
+        num_blocks: how many transformer blocks the backbone has for
+            adapters (`num_adaptable_blocks`: encoder + decoder for BART).
+
+    Returns:
+        A sorted tuple of block indices.
+
+    Raises:
+        KerasAdaptersError: if `spec` is invalid, `"top:K"`/`"bottom:K"`
+            asks for more blocks than there are, or an index is not below
+            `num_blocks`.
+
+    Example:
+
+    >>> from keras_adapters.config import resolve_layer_selection
+    >>> resolve_layer_selection("top:2", 6), resolve_layer_selection("bottom:1", 6)
+    ((4, 5), (0,))
+    >>> resolve_layer_selection("top:7", 6)
+    Traceback (most recent call last):
+    ...
+    keras_adapters.errors.KerasAdaptersError: Invalid layer selection (`layers`) 'top:7': it asks for 7 layers; the backbone has 6 transformer blocks (BART counts its encoder and decoder blocks). Allowed: K from 1 to 6.
+    """
+    selection = parse_layers(spec)
+    if selection is None:
+        return tuple(range(num_blocks))
+    if isinstance(selection, str):
+        where, _, count = selection.partition(":")
+        count = int(count)
+        if count > num_blocks:
+            raise KerasAdaptersError(
+                f"Invalid layer selection (`layers`) {selection!r}: it asks for {count} layers; "
+                f"the backbone has {num_blocks} transformer blocks (BART counts its encoder "
+                f"and decoder blocks). Allowed: K from 1 to {num_blocks}."
+            )
+        return tuple(range(num_blocks - count, num_blocks)) if where == "top" else tuple(range(count))
+    bad = [index for index in selection if index >= num_blocks]
+    if bad:
+        _fail(
+            "layers",
+            bad,
+            f"indices 0..{num_blocks - 1} (this backbone has {num_blocks} transformer "
+            "blocks; BART counts its encoder and decoder blocks)",
+        )
+    return tuple(sorted(selection))
 
 
 def _fail(field, value, allowed):
@@ -87,6 +273,7 @@ def read_json_object(path, what="JSON file"):
     Example:
 
     >>> import os, tempfile
+    >>> from keras_adapters.config import read_json_object
     >>> path = os.path.join(tempfile.mkdtemp(), "cut.json")
     >>> with open(path, "w") as f:
     ...     _ = f.write('{"format": "keras-adap')
@@ -146,18 +333,63 @@ class AdapterConfig:
             bottleneck activations.
         scaling: float. Multiplier on the adapter branch before it is added
             back to its input.
-        layers: `None` for every transformer layer, or a list of layer
-            indices (0-based) that get adapters.
-        train_layer_norms: bool. Whether the backbone's layer norms train
-            along with the adapter (Houlsby: yes).
+        layers: which transformer blocks get adapters: `None` or `"all"`
+            (every block), `"top:K"` / `"bottom:K"` (the last / first K
+            blocks), or block indices (0-based; a list, or `"3,4,5"`). Blocks
+            are counted by `num_adaptable_blocks` (BART: the encoder's, then
+            the decoder's). `"top:K"` stays symbolic in the config and its
+            JSON and is resolved against each backbone (`resolve_layers`);
+            `"all"` is stored as `None`. Leaving the lower blocks out is
+            what makes training faster: gradients stop at the lowest block
+            that holds something trainable.
+        train_layer_norms: bool. Whether layer norms train along with the
+            adapter (Houlsby: yes). With `layers=None`, every layer norm of
+            the backbone trains: each block's, the embedding layer norm and
+            a final one after the last block (GPT-2, OPT). With `layers`
+            set, only the norms of the selected blocks train (the final
+            layer norm counts as the last block's), and the embedding layer
+            norm only when `placements` includes `"embedding"`; so nothing
+            below the lowest selected block trains.
+        kind: str. The method (`keras_adapters.adapter_kinds`):
+            `"bottleneck"` (default), `"parallel"` (a bottleneck branch
+            reading the sublayer's input, added to its output times
+            `scaling`; `placements` attention/feedforward), `"lora"`
+            (low-rank kernel updates on `targets`), `"ia3"` (rescaling
+            vectors on `targets`). Fields a kind does not use must keep
+            their defaults; LoRA and (IA)^3 have no bottleneck
+            (`bottleneck_size` is None) and store as `placements` the
+            sublayers their targets touch.
+        rank: int. LoRA rank (default 8).
+        alpha: float. LoRA alpha: updates are scaled by `alpha / rank`;
+            None means alpha = rank (scale 1, as Keras' `enable_lora`).
+        targets: tuple of str. LoRA: projections among `"query"`, `"key"`,
+            `"value"`, `"attention_output"`, `"ffn_intermediate"`,
+            `"ffn_output"` (default query, value). (IA)^3: among `"key"`,
+            `"value"`, `"ffn_intermediate"` (the intermediate activation;
+            default all three).
 
     Example:
 
+    >>> from keras_adapters import AdapterConfig
     >>> config = AdapterConfig.from_preset("houlsby", bottleneck_size=32)
     >>> config.bottleneck_size, config.placements
     (32, ('attention', 'feedforward'))
     >>> AdapterConfig.from_dict(config.to_dict()) == config
     True
+
+    Adapters in the top three blocks only, whatever the depth:
+
+    >>> top = AdapterConfig.get("houlsby", layers="top:3")
+    >>> top.layers, top.to_dict()["layers"], top.resolve_layers(6), top.resolve_layers(12)
+    ('top:3', 'top:3', (3, 4, 5), (9, 10, 11))
+
+    Other methods, managed by name like bottleneck adapters:
+
+    >>> lora = AdapterConfig.get("lora", rank=4)
+    >>> lora.kind, lora.rank, lora.targets, lora.placements, lora.bottleneck_size
+    ('lora', 4, ('query', 'value'), ('attention',), None)
+    >>> AdapterConfig.get("parallel").scaling
+    4.0
     """
 
     bottleneck_size: int | None = 64
@@ -168,24 +400,31 @@ class AdapterConfig:
     init_scale: float = 1e-3
     dropout: float = 0.0
     scaling: float = 1.0
-    layers: tuple | None = None
+    layers: tuple | str | None = None
     train_layer_norms: bool = True
+    kind: str = "bottleneck"
+    rank: int | None = None
+    alpha: float | None = None
+    targets: tuple | None = None
 
     def __post_init__(self):
         # Normalise list-valued fields to tuples so configs hash and compare.
         if isinstance(self.placements, str):
             object.__setattr__(self, "placements", (self.placements,))
         object.__setattr__(self, "placements", tuple(self.placements))
-        if self.layers is not None:
-            if isinstance(self.layers, int):
-                object.__setattr__(self, "layers", (self.layers,))
-            object.__setattr__(self, "layers", tuple(self.layers))
+        object.__setattr__(self, "layers", parse_layers(self.layers))
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        values = {name: getattr(self, name) for name in defaults}
+        for field, value in normalize_kind_fields(values, defaults).items():
+            object.__setattr__(self, field, value)
         self._validate()
 
     def _validate(self):
         has_size = self.bottleneck_size is not None
         has_factor = self.reduction_factor is not None
-        if has_size == has_factor:
+        if not uses_bottleneck(self.kind):
+            has_size = has_factor = False  # cleared by `normalize_kind_fields`
+        elif has_size == has_factor:
             raise KerasAdaptersError(
                 "Invalid AdapterConfig: set exactly one of `bottleneck_size` "
                 f"and `reduction_factor` (got bottleneck_size="
@@ -221,42 +460,36 @@ class AdapterConfig:
             _fail("dropout", self.dropout, "a number in [0, 1)")
         if not _is_finite_number(self.scaling):
             _fail("scaling", self.scaling, "a finite number (not NaN or infinity)")
-        if self.layers is not None:
-            if not self.layers:
-                _fail("layers", list(self.layers), "None (every layer) or a non-empty list")
-            for index in self.layers:
-                if isinstance(index, bool) or not isinstance(index, int) or index < 0:
-                    _fail("layers", index, "non-negative int layer indices")
-            if len(set(self.layers)) != len(self.layers):
-                _fail("layers", list(self.layers), "each layer index at most once")
+        # `layers` was checked by `parse_layers` in `__post_init__`.
         if not isinstance(self.train_layer_norms, bool):
             _fail("train_layer_norms", self.train_layer_norms, "True or False")
 
     # -- resolution against a backbone ------------------------------------
 
     def resolve_bottleneck(self, hidden_dim):
-        """Returns the bottleneck width for a backbone of `hidden_dim`."""
+        """Returns the bottleneck width for a backbone of `hidden_dim` (None for LoRA, (IA)^3)."""
+        if not uses_bottleneck(self.kind):
+            return None
         if self.bottleneck_size is not None:
             return self.bottleneck_size
         return max(1, int(hidden_dim // self.reduction_factor))
 
     def resolve_layers(self, num_layers):
-        """Returns the sorted layer indices that get adapters.
+        """Returns the sorted block indices that get adapters.
+
+        Args:
+            num_layers: the backbone's number of adaptable blocks
+                (`keras_adapters.surgery.layer_count.num_adaptable_blocks`;
+                encoder + decoder blocks for BART).
+
+        Returns:
+            A sorted tuple of block indices.
 
         Raises:
-            KerasAdaptersError: if an index is not below `num_layers`.
+            KerasAdaptersError: if `"top:K"`/`"bottom:K"` asks for more than
+                `num_layers` blocks or an index is not below `num_layers`.
         """
-        if self.layers is None:
-            return tuple(range(num_layers))
-        bad = [i for i in self.layers if i >= num_layers]
-        if bad:
-            _fail(
-                "layers",
-                bad,
-                f"indices 0..{num_layers - 1} (this backbone has {num_layers} "
-                "transformer layers)",
-            )
-        return tuple(sorted(self.layers))
+        return resolve_layer_selection(self.layers, num_layers)
 
     # -- construction and serialization -----------------------------------
 
@@ -292,7 +525,9 @@ class AdapterConfig:
         """A JSON-compatible dict, including the format version."""
         data = dataclasses.asdict(self)
         data["placements"] = list(self.placements)
-        data["layers"] = None if self.layers is None else list(self.layers)
+        # "top:K" is written as is: the file stays valid for any depth.
+        data["layers"] = list(self.layers) if isinstance(self.layers, tuple) else self.layers
+        data["targets"] = None if self.targets is None else list(self.targets)
         data["format_version"] = FORMAT_VERSION
         return data
 
@@ -339,6 +574,10 @@ class AdapterConfig:
             data["reduction_factor"] = None
         if "reduction_factor" in changes:
             data["bottleneck_size"] = None
+        if ("kind" in changes or "targets" in changes) and "placements" not in changes:
+            # LoRA and (IA)^3 derive `placements` from their targets anew.
+            if changes.get("kind", self.kind) in ALLOWED_TARGETS:
+                del data["placements"]
         data.update(changes)
         return AdapterConfig.from_dict(data)
 

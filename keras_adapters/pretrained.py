@@ -16,9 +16,9 @@ import os
 import keras_hub
 
 from keras_adapters.assets import asset_path
+# Defined without Keras, for the settings and `--help`.
+from keras_adapters.defaults import DEFAULT_PRESET
 from keras_adapters.utils.fingerprint import weights_fingerprint
-
-DEFAULT_PRESET = "minilm_l6"
 
 # Alias -> asset keys of the files that make up the preset folder. The folder
 # is the directory of the first file.
@@ -44,6 +44,7 @@ def resolve_preset(preset):
     Example:
 
     >>> import os
+    >>> from keras_adapters.pretrained import resolve_preset
     >>> sorted(f for f in os.listdir(resolve_preset("minilm_l6")) if f.endswith(".json"))[:1]
     ['config.json']
     >>> resolve_preset("bert_tiny_en_uncased")
@@ -75,6 +76,7 @@ def load_backbone(preset):
 
     Example:
 
+    >>> from keras_adapters.pretrained import load_backbone
     >>> backbone = load_backbone("minilm_l6")  # real weights, offline, about 1 s
     >>> type(backbone).__name__, backbone.num_layers, backbone.hidden_dim
     ('BertBackbone', 6, 384)
@@ -103,6 +105,7 @@ def load_preprocessor(preset, sequence_length):
 
     Example:
 
+    >>> from keras_adapters.pretrained import load_preprocessor
     >>> preprocessor = load_preprocessor("minilm_l6", sequence_length=8)
     >>> features = preprocessor(["hello world"])
     >>> features["token_ids"].numpy().tolist()
@@ -136,15 +139,18 @@ def _preset_message(preset, error):
 
 
 def backbone_fingerprint(backbone):
-    """sha256 over a pristine backbone's config and weights.
+    """sha256 over a backbone's config and all its weights.
 
-    `save_adapters` records it, and `load_task` compares it, so an adapter is
-    never loaded onto another base model (see
-    `keras_adapters.utils.fingerprint.weights_fingerprint`).
+    Every weight counts, adapter and layer-norm weights included
+    (`keras_adapters.utils.fingerprint.weights_fingerprint` with
+    `frozen_only=False`), so take it of the pristine base backbone, before
+    adapters are added or trained. `train` and `tune` record it in their
+    output and `load_run` compares it with the preset loaded again, so a run's
+    adapters are never loaded onto another base model. (`save_adapters`
+    records the other digest, of the frozen weights only.)
 
     Args:
-        backbone: a KerasHub backbone, plain or adapted (only its frozen,
-            pretrained weights count).
+        backbone: a KerasHub backbone; adapters, if any, change the digest.
 
     Returns:
         A 64-character hex string.
@@ -152,6 +158,7 @@ def backbone_fingerprint(backbone):
     Example:
 
     >>> import keras_hub
+    >>> from keras_adapters.pretrained import backbone_fingerprint
     >>> base = keras_hub.models.BertBackbone(
     ...     vocabulary_size=100, num_layers=1, num_heads=2, hidden_dim=16,
     ...     intermediate_dim=32, max_sequence_length=8)

@@ -2,7 +2,7 @@
 
 import json
 import os
-import subprocess
+import runpy
 import sys
 
 import pytest
@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from keras_adapters.cli.main import main
 from keras_adapters.training import callbacks
 
-from conftest import make_tiny_preset
+from helpers import make_tiny_preset
 
 WORDS = "good great fun lovely superb bad awful boring dull poor the a movie film plot".split()
 
@@ -158,12 +158,15 @@ def test_predict_on_missing_run(tmp_path):
     assert result.exit_code == 1 and "not a keras-adapters run directory" in result.output
 
 
-def test_module_entry_point_help():
-    result = subprocess.run(
-        [sys.executable, "-m", "keras_adapters", "train", "--help"],
-        capture_output=True, text=True, check=True,
-    )
+def test_module_entry_point_help(monkeypatch, capsys):
+    # `python -m keras_adapters train --help`, in this process: a fresh one
+    # would import TensorFlow for a few seconds.
+    monkeypatch.setattr(sys, "argv", ["keras_adapters", "train", "--help"])
+    with pytest.raises(SystemExit) as exited:
+        runpy.run_module("keras_adapters", run_name="__main__")
+    assert exited.value.code == 0
+    stdout = capsys.readouterr().out
     for option in ("--preset", "--dataset", "--adapter", "--bottleneck", "--epochs",
                    "--batch-size", "--sequence-length", "--learning-rate", "--schedule",
                    "--warmup", "--seed", "--output-dir"):
-        assert option in result.stdout
+        assert option in stdout

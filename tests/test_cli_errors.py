@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -199,8 +200,9 @@ def test_os_error_is_one_line_with_the_path(error, expected, monkeypatch, tmp_pa
     assert expected in result.output and "Traceback" not in result.output
 
 
-def test_help_and_bad_options_start_without_tensorflow():
-    for args in (["--help"], ["train", "--help"], ["train", "--epochs", "0"]):
+def test_help_starts_without_the_library():
+    # The command's root answers from keras_adapters_launcher alone.
+    for args in (["--help"], ["--version"], ["trian"]):
         quiet = subprocess.run([CONSOLE_SCRIPT, *args], capture_output=True, text=True,
                                env=_quiet_env(), timeout=60)
         assert not any(marker in quiet.stderr for marker in START_UP_LOG_MARKERS), quiet.stderr
@@ -208,9 +210,59 @@ def test_help_and_bad_options_start_without_tensorflow():
                                capture_output=True, text=True, env=_quiet_env(), timeout=60)
         imported = {line.rsplit("|", 1)[-1].strip() for line in timed.stderr.splitlines()
                     if line.startswith("import time:")}
-        assert "keras_adapters.cli.main" in imported
-        assert not {"tensorflow", "keras"} & imported, args
-    assert "Usage: keras-adapters" in quiet.stderr and "--epochs" in quiet.stderr
+        assert "keras_adapters_launcher" in imported
+        assert not {"keras_adapters", "tensorflow", "keras"} & imported, args
+    assert quiet.returncode == 2 and "No such command 'trian'" in quiet.stderr
+    assert "Usage: keras-adapters" in quiet.stderr
+
+
+# (arguments, exit status, a line of the output) answered before a command runs.
+ANSWERED_WITHOUT_TENSORFLOW = [
+    *[([name, "--help"], 0, f"Usage: keras-adapters {name} ") for name in (
+        "train", "tune", "predict", "evaluate", "export", "check-export")],
+    (["train", "--epochs", "0"], 2, "Invalid value for '--epochs': 0 is not in the range x>=1."),
+    (["train", "--layers", "top:0"], 2, "Invalid value for '--layers': Invalid layer selection"),
+    (["train", "--pooling", "max"], 2, "Invalid value for '--pooling': 'max' is not one of"),
+    (["tune", "--bottlenecks", "8,x"], 2, "expected a comma-separated list of int values"),
+    (["evaluate", "run", "--split", "dev"], 2, "Invalid value for '--split'"),
+    (["export", "run", "--name", "m"], 2, "Missing option '--base-path'"),
+]
+
+
+def test_command_help_and_option_errors_start_without_tensorflow():
+    # A fresh interpreter runs the command (the launcher, as the console
+    # script does) in-process, then reports what it imported: the options
+    # come from the settings dataclasses, which load neither Keras nor
+    # TensorFlow; only running a command does.
+    code = (
+        "import json, os, sys\n"
+        "from click.testing import CliRunner\n"
+        "from keras_adapters_launcher import main\n"
+        f"answers = [CliRunner().invoke(main, args, prog_name='keras-adapters') "
+        f"for args, _, _ in {ANSWERED_WITHOUT_TENSORFLOW!r}]\n"
+        "print(json.dumps({'answers': [[a.exit_code, a.output] for a in answers],\n"
+        "                  'lazy_switch_left_set': 'KERAS_ADAPTERS_LAZY_IMPORT' in os.environ,\n"
+        "                  'heavy': sorted({'tensorflow', 'keras', 'keras_hub', 'keras_tuner',\n"
+        "                                   'tensorflow_datasets'} & set(sys.modules))}))\n"
+    )
+    env = {k: v for k, v in _quiet_env().items() if k != "KERAS_ADAPTERS_LAZY_IMPORT"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env=env, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout)
+    for (args, status, line), (exit_code, output) in zip(ANSWERED_WITHOUT_TENSORFLOW,
+                                                         report["answers"]):
+        assert exit_code == status and line in output, (args, output)
+    assert report["heavy"] == [] and not report["lazy_switch_left_set"]
+
+
+def test_command_summaries_are_the_commands_own():
+    from keras_adapters_launcher import COMMANDS
+
+    for name in COMMANDS:
+        command = main.get_command(click.Context(main), name)
+        assert command.name == name
+        assert command.help.split("\n\n")[0].replace("\n", " ") == COMMANDS[name][1]
 
 
 TEXTS = ["[/oops] the movie was good", "[citation needed] the film :smile:"]
@@ -235,7 +287,7 @@ def test_command_prints_no_start_up_logs(predicted):
 
 
 def test_quiet_start_sets_the_log_level_unless_verbose(monkeypatch):
-    from keras_adapters.cli.startup import start_tensorflow
+    from keras_adapters_launcher import start_tensorflow
 
     monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
     start_tensorflow(verbose=True)

@@ -18,7 +18,7 @@ from keras_adapters.errors import KerasAdaptersError
 from keras_adapters.export import export_saved_model
 from keras_adapters.tasks import PooledTextClassifier
 
-from conftest import bert, gpt2, inputs_for, output_of
+from helpers import bert, gpt2, inputs_for, output_of
 
 
 def _randomize(backbone, name, seed, scale=0.3):

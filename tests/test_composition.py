@@ -2,6 +2,7 @@
 
 import copy
 import json
+import os
 
 import keras
 import keras_hub
@@ -18,13 +19,16 @@ from keras_adapters.composition import (
     Fuse,
     Parallel,
     Stack,
+    fusion_key,
+    fusion_name,
     parse_setup,
     setup_config,
     setup_names,
 )
 from keras_adapters.errors import KerasAdaptersError
+from keras_adapters.layers.adapter_slot import AdapterSlot
 
-from conftest import bert, inputs_for, output_of
+from helpers import bert, inputs_for, output_of
 
 
 def _randomize(backbone, name, seed):
@@ -173,6 +177,100 @@ def test_setup_and_fusions_survive_keras_round_trip(two_tasks, tmp_path):
     assert restored.active_adapters == Stack("b", Fuse("a", "b"))
     assert restored.fusion_names == ("a+b",)
     np.testing.assert_allclose(output_of(restored, x), expected, rtol=1e-6, atol=1e-6)
+
+
+def test_active_adapters_is_always_a_block(two_tasks):
+    backbone, _, _ = two_tasks
+    backbone.add_fusion(Fuse("a", "b"))
+    for setup, expected in [
+        ("a", Stack("a")),
+        (["a", "b"], Stack("a", "b")),
+        (Stack("a", "b"), Stack("a", "b")),
+        (Fuse("a", "b"), Fuse("a", "b")),
+        (Average("a", "b"), Average("a", "b")),
+        ({"type": "Stack", "children": ["b", {"type": "Fuse", "children": ["a", "b"]}]}, Stack("b", Fuse("a", "b"))),
+    ]:
+        backbone.set_active_adapters(setup)
+        assert isinstance(backbone.active_adapters, AdapterSetup) and backbone.active_adapters == expected
+    backbone.set_active_adapters(["b", "a"])
+    assert backbone.active_adapters == ("b", "a") and list(backbone.active_adapters) == ["b", "a"]
+    backbone.set_active_adapters(None)
+    assert backbone.active_adapters is None
+
+
+def test_a_stack_equals_the_list_of_its_children_and_nothing_else():
+    assert Stack("a", "b") == ["a", "b"] == Stack("a", "b") and Stack("a") == ("a",)
+    assert Stack("a", Fuse("b", "c")) == ["a", Fuse("b", "c")]
+    assert Stack("a", "b") != ("b", "a") and Stack("a") != () and Stack("a") != [None]
+    assert Fuse("a", "b") != ("a", "b") and Parallel("a", "b") != ["a", "b"]
+    assert len(Average("a", "b")) == 2 and Fuse("a", "b")[1] == "b"
+
+
+def test_fusion_key_and_its_string_form():
+    for form in ("a+b", ["a", "b"], ("a", "b"), Fuse("a", "b")):
+        assert fusion_key(form) == ("a", "b")
+    assert fusion_name(("lang.en", "task-1")) == "lang.en+task-1"
+    assert fusion_key(fusion_name(("x", "y", "z"))) == ("x", "y", "z")
+    for bad in ("a", "a+", ["a"], ["a+b", "c"], ["a", 1], 3, None):
+        with pytest.raises(KerasAdaptersError, match="Invalid fusion"):
+            fusion_key(bad)
+
+
+def test_fusions_are_keyed_by_tuples_and_written_as_lists(two_tasks):
+    backbone, _, _ = two_tasks
+    backbone.add_fusion(Fuse("a", "b"))
+    backbone.train_fusion(Fuse("a", "b"))
+    assert backbone.fusions == (("a", "b"),) and backbone.fusion_names == ("a+b",)
+    layers = backbone.fusion_layers(("a", "b"))
+    assert len(layers) == 2  # 2 blocks, feed-forward branch only (pfeiffer)
+    assert backbone.fusion_layers("a+b") == layers == backbone.fusion_layers(Fuse("a", "b"))
+    with pytest.raises(KerasAdaptersError, match="Unknown fusion 'b\\+a'"):
+        backbone.fusion_layers(("b", "a"))
+    config = backbone.get_config()
+    assert config["fusions"] == [["a", "b"]] and config["trainable_fusions"] == [["a", "b"]]
+    slot = backbone.transformer_layers[0]._feedforward_dropout
+    assert list(slot.fusions) == [("a", "b")]
+    slot_config = json.loads(json.dumps(slot.get_config()))
+    assert list(slot_config["fusions"]) == ["a+b"]  # JSON object keys are strings
+    assert list(AdapterSlot.from_config(slot_config).fusions) == [("a", "b")]
+    backbone.set_active_adapters(None)
+    with pytest.raises(ValueError, match="part of fusion.*'a\\+b'"):
+        backbone.delete_adapter("a")
+
+
+def test_fused_backbone_exports_as_saved_model(tmp_path):
+    # TensorFlow's SavedModel cannot save layers held in a dict with tuple
+    # keys: the slots must keep fusion layers where it can.
+    import tensorflow as tf
+
+    backbone = add_adapters(bert(num_layers=1), "pfeiffer", name="a", bottleneck_size=2)
+    backbone.add_adapter("b", "pfeiffer", bottleneck_size=2)
+    backbone.add_fusion(Fuse("a", "b"))
+    backbone.set_active_adapters(Fuse("a", "b"))
+    model = keras.Model(backbone.input, backbone(backbone.input)["sequence_output"])
+    model.export(str(tmp_path / "saved_model"), verbose=False)
+    x = inputs_for(backbone)
+    loaded = tf.saved_model.load(str(tmp_path / "saved_model"))
+    np.testing.assert_allclose(loaded.serve(x).numpy(), output_of(backbone, x), atol=1e-5)
+
+
+# Written by the code before fusions were keyed by tuples (trainable_fusions
+# ["a+b"]): a 1-layer test BERT with adapters "a", "b" and their fusion, all
+# random, fusion trainable, active Stack("b", Fuse("a", "b")); the .npz holds
+# inputs and the expected sequence output.
+FIXTURE = os.path.join(os.path.dirname(__file__), "fixtures", "fusion_a_plus_b_v1")
+
+
+def test_keras_file_with_string_fusion_names_still_loads():
+    backbone = keras.saving.load_model(FIXTURE + ".keras")
+    assert backbone.fusions == (("a", "b"),)
+    assert backbone.active_adapters == Stack("b", Fuse("a", "b"))
+    fusion_weights = {w.path for _, _, f in backbone.fusion_layers("a+b") for w in f.weights}
+    assert {w.path for w in backbone.trainable_weights} == fusion_weights
+    data = dict(np.load(FIXTURE + ".npz"))
+    expected = data.pop("expected")
+    np.testing.assert_allclose(output_of(backbone, data), expected, rtol=1e-5, atol=1e-5)
+    assert backbone.get_config()["trainable_fusions"] == [["a", "b"]]
 
 
 def test_average_adapter_merges_weights_of_same_shape(two_tasks):

@@ -6,7 +6,7 @@ from keras_adapters import AdapterConfig, add_adapters
 from keras_adapters.config import FORMAT_VERSION
 from keras_adapters.errors import KerasAdaptersError
 
-from conftest import bert
+from helpers import bert
 
 
 def test_presets():

@@ -17,6 +17,7 @@ MODULES = [
     "keras_adapters.saving",
     "keras_adapters.tasks",
     "keras_adapters.data.ner",
+    "keras_adapters.data.ner_encoding",
     "keras_adapters.export",
     "keras_adapters.pretrained",
     "keras_adapters.data",
@@ -37,6 +38,11 @@ MODULES = [
     "keras_adapters.utils.sizes",
     "keras_adapters.surgery.layer_count",
     "keras_adapters.tuning.checkpoints",
+    "keras_adapters.tuning.config",
+    "keras_adapters.utils.settings",
+    "keras_adapters.utils.lazy_exports",
+    "keras_adapters.cli.config_options",
+    "keras_adapters.data.file_formats",
 ]
 
 
@@ -47,8 +53,12 @@ def public_objects():
         # `__all__`, where a module has one, is its public API (helpers shared
         # with sibling modules are not).
         listed = getattr(module, "__all__", None)
-        for name, obj in sorted(vars(module).items()):
-            if name.startswith("_") or not (inspect.isfunction(obj) or inspect.isclass(obj)):
+        # dir() and getattr(): a package's lazily imported names (PEP 562) included.
+        for name in sorted(dir(module)):
+            if name.startswith("_"):
+                continue
+            obj = getattr(module, name)
+            if not (inspect.isfunction(obj) or inspect.isclass(obj)):
                 continue
             if listed is not None and name not in listed:
                 continue

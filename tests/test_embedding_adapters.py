@@ -9,7 +9,7 @@ from keras_adapters import add_adapters, load_adapters, save_adapters
 from keras_adapters.composition import BatchSplit
 from keras_adapters.saving import read_adapter_file
 
-from conftest import bert, gpt2, inputs_for, opt, output_of
+from helpers import bart, bert, gpt2, inputs_for, opt, output_of
 
 EMBEDDING_ONLY = dict(placements=("embedding",), bottleneck_size=4, train_layer_norms=False)
 
@@ -77,11 +77,7 @@ def test_gpt2_generation_runs_the_embedding_adapter():
 
 
 def test_bart_has_one_embedding_adapter_per_stack():
-    base = keras_hub.models.BartBackbone(
-        vocabulary_size=64, num_layers=2, num_heads=2, hidden_dim=16, intermediate_dim=32,
-        max_sequence_length=8,
-    )
-    adapted = add_adapters(base, "pfeiffer", name="emb", **EMBEDDING_ONLY)
+    adapted = add_adapters(bart(), "pfeiffer", name="emb", **EMBEDDING_ONLY)
     # Two encoder then two decoder blocks: the decoder's embeddings feed block 2.
     assert [(i, p) for i, p, _ in adapted.adapter_layers("emb")] == [(0, "embedding"), (2, "embedding")]
     assert {w.path.split("/")[0] for w in adapted.trainable_weights} == {

@@ -29,6 +29,7 @@ def _gpt2_vocabulary_present():
     return os.path.isfile(os.path.join(folder, "encoder.json"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("script", sorted(EXPECTED))
 def test_example_smoke(script, tmp_path):
     if script == "gpt2_generation.py" and not _gpt2_vocabulary_present():

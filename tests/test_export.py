@@ -26,7 +26,7 @@ from keras_adapters.export import (
 )
 from keras_adapters.tasks import PooledTextClassifier
 
-from conftest import bert, gpt2, inputs_for, make_tiny_preset
+from helpers import bert, gpt2, inputs_for, make_tiny_preset
 
 VOCABULARY = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + "a good bad movie film plot was the".split()
 

@@ -42,10 +42,10 @@ from keras_adapters.training import (
     write_run_directory,
 )
 from keras_adapters.tuning.text_classification import SEARCH_LAYOUT
-from keras_adapters.utils import atomic
-from keras_adapters.utils.atomic import recover_leftovers
+from keras_adapters.utils import directory_swap
+from keras_adapters.utils.leftovers import recover_leftovers
 
-from conftest import bert, make_tiny_preset
+from helpers import bert, make_tiny_preset
 
 WORDS = "good great fun lovely superb bad awful boring dull poor the a movie film plot".split()
 
@@ -59,7 +59,7 @@ class FileSystemSteps:
 
     Patches the `os` functions through which Python code changes files and
     directories (`tempfile`, `shutil` and keras-adapters all go through
-    them) and the directory exchange of `keras_adapters.utils.atomic`.
+    them) and the directory exchange of `keras_adapters.utils.directory_swap`.
     Writers in C (safetensors, TensorFlow's SavedModel writer) are not
     steps: they only write inside temporary directories, and the next step
     shows their effect. `before` runs with the patches passing through, so
@@ -92,7 +92,7 @@ class FileSystemSteps:
         with pytest.MonkeyPatch.context() as patch:
             for name in self.FUNCTIONS:
                 patch.setattr(os, name, self._wrap(name, getattr(os, name)))
-            patch.setattr(atomic, "_exchange", self._wrap("exchange", atomic._exchange))
+            patch.setattr(directory_swap, "exchange", self._wrap("exchange", directory_swap.exchange))
             yield self
 
 
@@ -156,7 +156,7 @@ def _weights(model):
 def test_adapter_save_stopped_at_each_step_leaves_old_or_new(how, switch, old_and_new_adapter, tmp_path, monkeypatch):
     old, new, probe = old_and_new_adapter
     if switch == "two renames":  # systems or file systems without renameat2(RENAME_EXCHANGE)
-        monkeypatch.setattr(atomic, "_exchange", lambda first, second: False)
+        monkeypatch.setattr(directory_swap, "exchange", lambda first, second: False)
     old_state = tree(save_adapters(old, tmp_path / "old"))
     new_state = tree(save_adapters(new, tmp_path / "new"))
     assert old_state != new_state
@@ -204,7 +204,7 @@ def test_killed_two_rename_switch_restores_the_only_copy(old_and_new_adapter, tm
     # Killed between the two renames of the fallback: `adapter` is missing and
     # the old copy waits under its `.old-` name; the next start puts it back.
     old, new, _ = old_and_new_adapter
-    monkeypatch.setattr(atomic, "_exchange", lambda first, second: False)
+    monkeypatch.setattr(directory_swap, "exchange", lambda first, second: False)
     target = tmp_path / "adapter"
     old_state = tree(save_adapters(old, target))
 

@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from keras_adapters.data import DataError, load_dataset
-from keras_adapters.data.files import MISSING_LABELS, parse_file_spec, read_file
+from keras_adapters.data.file_formats import parse_file_spec
+from keras_adapters.data.files import MISSING_LABELS, read_file
 
 SETTINGS = settings(
     max_examples=60,

@@ -11,7 +11,7 @@ from keras_adapters.export import check_export, export_multitask_saved_model, ex
 from keras_adapters.tasks import PooledTextClassifier
 from keras_adapters.utils.sizes import directory_bytes
 
-from conftest import bert, inputs_for
+from helpers import bert, inputs_for
 
 
 def _randomize(model, seed):

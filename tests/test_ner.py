@@ -8,18 +8,11 @@ import pytest
 import keras_adapters
 from keras_adapters.assets import ASSETS, AssetError
 from keras_adapters.data import DataError
-from keras_adapters.data.ner import (
-    decode_tags,
-    encode_ner,
-    entity_scores,
-    entity_spans,
-    load_wnut16,
-    read_conll,
-    wnut16_path,
-)
+from keras_adapters.data.ner import load_wnut16, read_conll, wnut16_path
+from keras_adapters.data.ner_encoding import decode_tags, encode_ner, entity_scores, entity_spans
 from keras_adapters.tasks import TokenClassifier
 
-from conftest import bert
+from helpers import bert
 
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "new", "york", "##er", "is", "big"]
 

@@ -13,6 +13,8 @@ from keras_adapters import add_adapters, count_parameters
 from keras_adapters.cli.main import main
 from keras_adapters.pretrained import load_backbone, load_preprocessor
 
+pytestmark = pytest.mark.slow  # real pretrained weights and a real training run
+
 
 @pytest.fixture(scope="module")
 def minilm():

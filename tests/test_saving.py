@@ -13,7 +13,7 @@ import safetensors.numpy
 import keras_adapters
 from keras_adapters import add_adapters, load_adapters, save_adapters
 
-from conftest import bert, gpt2, inputs_for, output_of
+from helpers import bert, gpt2, inputs_for, output_of
 
 
 def _perturb_trainable(model, seed=1, scale=0.2):

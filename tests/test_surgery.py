@@ -12,7 +12,7 @@ from keras_adapters.errors import KerasAdaptersError
 from keras_adapters.surgery import adapted_backbone
 from keras_adapters.surgery.adapted_backbone import validate_adapter_name
 
-from conftest import bert, distil_bert, gpt2, inputs_for, opt, output_of, roberta
+from helpers import bert, distil_bert, electra, gpt2, inputs_for, opt, output_of, roberta, xlm_roberta
 
 FAMILIES = {"bert": bert, "gpt2": gpt2, "roberta": roberta, "distil_bert": distil_bert, "opt": opt}
 
@@ -255,22 +255,6 @@ def test_variable_paths_are_unique():
     adapted = add_adapters(add_adapters(bert(), name="a"), name="b")
     paths = [w.path for w in adapted.weights]
     assert len(paths) == len(set(paths))
-
-
-def xlm_roberta(**kwargs):
-    return keras_hub.models.XLMRobertaBackbone(
-        vocabulary_size=64, num_layers=2, num_heads=2, hidden_dim=16, intermediate_dim=32,
-        max_sequence_length=8, **kwargs,
-    )
-
-
-def electra(**kwargs):
-    # embedding_dim != hidden_dim: ELECTRA projects its embeddings up, so the
-    # embedding slot is narrower than the blocks.
-    return keras_hub.models.ElectraBackbone(
-        vocab_size=64, num_layers=2, num_heads=2, hidden_dim=16, embedding_dim=8,
-        intermediate_dim=32, max_sequence_length=8, **kwargs,
-    )
 
 
 @pytest.mark.parametrize("factory", [xlm_roberta, electra], ids=["xlm_roberta", "electra"])

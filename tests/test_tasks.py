@@ -15,7 +15,7 @@ from keras_adapters.tasks import PooledTextClassifier, TokenClassifier
 from keras_adapters.training import recipe
 from keras_adapters.training import TrainConfig
 
-from conftest import bert, inputs_for
+from helpers import bert, inputs_for
 
 VOCABULARY = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + "a good great bad dull film plot".split()
 TEXTS = ["a good film", "a great plot", "a bad film", "a dull plot"] * 4

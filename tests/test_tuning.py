@@ -34,7 +34,7 @@ from keras_adapters.tuning.checkpoints import find_checkpoints
 from keras_adapters.tuning.results import collect_trial_results, is_over_budget
 from keras_adapters.utils.sizes import directory_bytes
 
-from conftest import bert, distil_bert, gpt2, opt, roberta
+from helpers import TINY_BACKBONES, bart, bert, distil_bert, gpt2, opt, roberta
 
 SEQ = 8
 EAGER = functools.partial(default_compile, run_eagerly=True)
@@ -351,26 +351,9 @@ def test_optional_hyperparameters(tmp_path):
 # -- Layer counting: "top:K" means the backbone's last K blocks ----------------
 
 
-def tiny_bart():
-    return keras_hub.models.BartBackbone(
-        vocabulary_size=64, num_layers=2, num_heads=2, hidden_dim=16, intermediate_dim=32,
-        max_sequence_length=SEQ,
-    )
-
-
 def every_supported_family():
     """One tiny backbone (2 layers) of every family add_adapters supports."""
-    small = dict(num_layers=2, num_heads=2, hidden_dim=16, intermediate_dim=32, max_sequence_length=SEQ)
-    return {
-        "BertBackbone": bert(),
-        "RobertaBackbone": roberta(),
-        "XLMRobertaBackbone": keras_hub.models.XLMRobertaBackbone(vocabulary_size=64, **small),
-        "DistilBertBackbone": distil_bert(),
-        "ElectraBackbone": keras_hub.models.ElectraBackbone(vocab_size=64, embedding_dim=16, **small),
-        "GPT2Backbone": gpt2(),
-        "OPTBackbone": opt(),
-        "BartBackbone": tiny_bart(),
-    }
+    return {name: factory() for name, factory in TINY_BACKBONES.items()}
 
 
 def test_block_count_agrees_with_adapter_indices_for_every_family():
@@ -387,9 +370,9 @@ def test_block_count_agrees_with_adapter_indices_for_every_family():
 
 
 def test_top_k_layers_in_the_tuner_are_the_backbones_last_blocks_on_bart():
-    bart = tiny_bart()
+    bart_backbone = bart()
     hypermodel = AdapterHyperModel(
-        bart, lambda adapted, hp: adapted, bottleneck_sizes=[2], adapter="pfeiffer",
+        bart_backbone, lambda adapted, hp: adapted, bottleneck_sizes=[2], adapter="pfeiffer",
         layers=["top:1", "top:3", "bottom:1"],
     )
 
@@ -406,7 +389,7 @@ def test_top_k_layers_in_the_tuner_are_the_backbones_last_blocks_on_bart():
     assert blocks == [adapted.encoder_transformer_layers[-1], *adapted.decoder_transformer_layers]
     blocks, adapted = blocks_with_adapters("bottom:1")
     assert blocks == [adapted.encoder_transformer_layers[0]]
-    too_many = AdapterHyperModel(bart, lambda adapted, hp: adapted, bottleneck_sizes=[2],
+    too_many = AdapterHyperModel(bart_backbone, lambda adapted, hp: adapted, bottleneck_sizes=[2],
                                  layers=["top:5"])
     hp = keras_tuner.HyperParameters()
     with pytest.raises(ValueError, match="asks for 5 layers; the backbone has 4 transformer blocks"):

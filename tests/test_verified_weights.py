@@ -23,7 +23,7 @@ from keras_adapters.training import (
     write_run_directory,
 )
 
-from conftest import bert, make_tiny_preset
+from helpers import bert, make_tiny_preset
 from test_saving import rewrite_adapter_weights
 
 WEIGHTS = "adapter_weights.safetensors"

@@ -113,6 +113,7 @@ def stratified_split(labels, fraction, seed):
 
     Example:
 
+    >>> from keras_adapters.data.core import stratified_split
     >>> train, val = stratified_split([0, 0, 0, 0, 1, 1, 1, 1, 1, 1], 0.2, seed=0)
     >>> len(train), len(val)
     (8, 2)

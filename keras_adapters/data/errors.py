@@ -13,6 +13,7 @@ class DataError(KerasAdaptersError):
 
     Example:
 
+    >>> from keras_adapters.data import DataError
     >>> try:
     ...     raise DataError("Column 'txt' not found.")
     ... except ValueError as e:

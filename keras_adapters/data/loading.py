@@ -10,13 +10,8 @@ import tensorflow_datasets as tfds
 
 from keras_adapters.data.core import to_tf_dataset
 from keras_adapters.data.errors import DataError
-from keras_adapters.data.files import (
-    FILE_FORMATS,
-    _format_lines,
-    load_file_dataset,
-    parse_file_spec,
-    read_file,
-)
+from keras_adapters.data.file_formats import FILE_FORMATS, format_lines, parse_file_spec
+from keras_adapters.data.files import load_file_dataset, read_file
 from keras_adapters.data.newsgroups import load_newsgroups
 from keras_adapters.data.rotten_tomatoes import BUILDER_NAME
 from keras_adapters.data.tfds_datasets import load_tfds_dataset
@@ -38,6 +33,7 @@ def dataset_names():
 
     Example:
 
+    >>> from keras_adapters.data import dataset_names
     >>> dataset_names()
     ['rotten_tomatoes', '20newsgroups']
     """
@@ -145,6 +141,7 @@ def load_dataset(
     Example:
 
     >>> import os, tempfile
+    >>> from keras_adapters.data import load_dataset
     >>> path = os.path.join(tempfile.mkdtemp(), "reviews.csv")
     >>> with open(path, "w") as f:
     ...     _ = f.write("text,label\\n" + "good film,pos\\nbad film,neg\\n" * 10)
@@ -254,6 +251,7 @@ def describe_labels(label_names, limit=LABELS_SHOWN):
 
     Example:
 
+    >>> from keras_adapters.data.loading import describe_labels
     >>> describe_labels(["neg", "pos"])
     "'neg', 'pos'"
     >>> describe_labels([f"topic{i}" for i in range(10000)], limit=3)
@@ -292,6 +290,7 @@ def load_labelled_file(spec, label_names, *, text_column="text", label_column="l
     Example:
 
     >>> import os, tempfile
+    >>> from keras_adapters.data.loading import load_labelled_file
     >>> path = os.path.join(tempfile.mkdtemp(), "test.csv")
     >>> with open(path, "w") as f:
     ...     _ = f.write("text,label\\ngood film,pos\\nfine film,pos\\n")
@@ -313,7 +312,7 @@ def load_labelled_file(spec, label_names, *, text_column="text", label_column="l
             unknown.setdefault(str(label), []).append(line)
     if unknown:
         detail = "; ".join(
-            f"{label!r} on {_format_lines(lines)}" for label, lines in list(unknown.items())[:5]
+            f"{label!r} on {format_lines(lines)}" for label, lines in list(unknown.items())[:5]
         )
         more = f" (and {len(unknown) - 5:,} more labels)" if len(unknown) > 5 else ""
         raise DataError(

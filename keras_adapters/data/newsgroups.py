@@ -104,6 +104,7 @@ def load_newsgroups(max_examples=None):
 
     Example:
 
+    >>> from keras_adapters.data.newsgroups import load_newsgroups
     >>> data = load_newsgroups(max_examples=100)
     >>> data.num_examples
     {'train': 100, 'validation': 1129, 'test': 7528}

@@ -95,6 +95,7 @@ def rotten_tomatoes_path():
 
     Example:
 
+    >>> from keras_adapters.data import rotten_tomatoes_path
     >>> rotten_tomatoes_path().endswith("rotten_tomatoes_corpus_full.csv.bz2")
     True
     """

@@ -11,4 +11,27 @@ from keras_adapters.export.client import (
     grpc_predict_request,
     rest_request_body,
     tokenize_for_serving,
+    with_task_ids,
 )
+from keras_adapters.export.routing import LOGIT_PADDING, ROUTED_SIGNATURE, TASK_ID_INPUT
+from keras_adapters.export.run_set import RunSet, export_run_set, load_run_set
+
+__all__ = [
+    "LOGIT_PADDING",
+    "ROUTED_SIGNATURE",
+    "TASK_ID_INPUT",
+    "ExportCheck",
+    "ExportedModel",
+    "RunSet",
+    "check_export",
+    "export_multitask_saved_model",
+    "export_run_set",
+    "export_saved_model",
+    "grpc_predict_request",
+    "load_run_set",
+    "read_export_metadata",
+    "rest_request_body",
+    "run_with_cpp_loader",
+    "tokenize_for_serving",
+    "with_task_ids",
+]

@@ -4,9 +4,11 @@ This is what can be verified without a TF Serving binary: a fresh
 subprocess that imports no tensorflow Python package (nor keras, keras_hub
 or tensorflow_text) loads the export through the C API's
 `TF_LoadSessionFromSavedModel` (the C++ `LoadSavedModel` that TF Serving's
-SavedModelBundle calls), runs `serving_default` with `TF_SessionRun` on the
-sample inputs recorded at export time, and compares with the outputs Keras
-gave: every output, with the same shape, within `TOLERANCE`. It also audits
+SavedModelBundle calls), runs every signature recorded at export time
+(`serving_default`, one per task of a multi-task export, the routed
+`serving_multitask` on rows of every task) with `TF_SessionRun` on the
+sample inputs recorded with it, and compares with the outputs Keras gave:
+every output, with the same shape, within `TOLERANCE`. It also audits
 every op of the graph and its function library against the op registry of
 that process, listing ops a stock server may lack (for instance
 tensorflow-text ops of an in-graph tokenizer).
@@ -24,6 +26,7 @@ import tempfile
 
 import numpy as np
 
+from keras_adapters.export.routing import ROUTED_SIGNATURE
 from keras_adapters.export.saved_model import (
     METADATA_DIR,
     SAMPLE_INPUTS,
@@ -51,6 +54,9 @@ class ExportCheck:
         unregistered_ops: ops absent from a bare TensorFlow's op registry.
         problems: human-readable reasons the check failed (empty: passed).
         report: the raw report of the subprocess.
+        routed_tasks: for an export with the routed `serving_multitask`
+            signature, its tasks in id order: dicts with `task_id`, `task`
+            and `num_classes` (None for other exports).
     """
 
     path: str
@@ -60,6 +66,7 @@ class ExportCheck:
     unregistered_ops: list
     problems: list
     report: dict
+    routed_tasks: list | None = None
 
     @property
     def passed(self):
@@ -89,6 +96,7 @@ def check_export(path, signatures=None, timeout=300):
     not an export is refused before any subprocess starts:
 
     >>> import tempfile
+    >>> from keras_adapters.export import check_export
     >>> check_export(tempfile.mkdtemp())
     Traceback (most recent call last):
     ...
@@ -127,7 +135,15 @@ def check_export(path, signatures=None, timeout=300):
         unregistered_ops=unregistered,
         problems=problems,
         report=report,
+        routed_tasks=_routed_tasks(metadata),
     )
+
+
+def _routed_tasks(metadata):
+    """The routed signature's tasks recorded in export metadata, or None."""
+    extra = metadata.get("metadata")
+    routing = extra.get(ROUTED_SIGNATURE) if isinstance(extra, dict) else None
+    return routing.get("tasks") if isinstance(routing, dict) else None
 
 
 def compare_outputs(outputs, expected, tolerance=TOLERANCE):
@@ -146,6 +162,8 @@ def compare_outputs(outputs, expected, tolerance=TOLERANCE):
 
     Example:
 
+    >>> import numpy as np
+    >>> from keras_adapters.export.check import compare_outputs
     >>> compare_outputs({"p": np.array([0.5, 0.5])}, {"p": np.array([0.5, 0.25])})
     (0.25, ['p differs from Keras by 0.25 (more than 1e-05)'])
     >>> compare_outputs({"p": np.zeros((2, 3))}, {"p": np.zeros((1, 2, 3))})[1]

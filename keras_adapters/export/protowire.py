@@ -28,6 +28,7 @@ def fields(data):
 
     Example:
 
+    >>> from keras_adapters.export.protowire import fields
     >>> list(fields(bytes([0x08, 0x96, 0x01, 0x12, 0x02, 0x68, 0x69])))
     [(1, 150), (2, b'hi')]
     """

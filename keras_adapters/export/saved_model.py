@@ -40,7 +40,9 @@ import numpy as np
 from keras_adapters.config import read_json_object
 from keras_adapters.errors import KerasAdaptersError
 from keras_adapters.export import protowire
-from keras_adapters.utils.atomic import atomic_directory, check_writable, recover_leftovers_in
+from keras_adapters.export.routing import ROUTED_SIGNATURE, TASK_ID_INPUT, RoutedTasks
+from keras_adapters.utils.atomic import atomic_directory, check_writable
+from keras_adapters.utils.leftovers import recover_leftovers_in
 
 METADATA_DIR = "assets.extra"
 METADATA_FILE = "keras_adapters_export.json"
@@ -135,6 +137,7 @@ def export_saved_model(
     sample_inputs=None,
     overwrite=False,
     metadata=None,
+    merge=False,
 ):
     """Writes `model` as a SavedModel version that TF Serving can load.
 
@@ -152,6 +155,10 @@ def export_saved_model(
             for `check_export`; default: random tokens.
         overwrite: replace an existing version directory.
         metadata: extra JSON-serializable metadata (e.g. label names).
+        merge: fold the one active LoRA or (IA)^3 adapter into the
+            projections for the export (`merge_adapter`), so the served
+            graph runs plain projections, as fast as the base model; the
+            model is unmerged afterwards.
 
     Returns:
         An `ExportedModel`.
@@ -167,6 +174,7 @@ def export_saved_model(
     >>> import keras_hub, tempfile
     >>> from keras_adapters.export import check_export, export_saved_model
     >>> from keras_adapters.tasks import PooledTextClassifier
+    >>> from keras_adapters import add_adapters
     >>> model = PooledTextClassifier(add_adapters(keras_hub.models.BertBackbone(
     ...     vocabulary_size=100, num_layers=1, num_heads=2, hidden_dim=16,
     ...     intermediate_dim=32, max_sequence_length=16), bottleneck_size=4), 2)
@@ -178,6 +186,16 @@ def export_saved_model(
     """
     if text_signature and preprocessor is None:
         raise KerasAdaptersError("`text_signature=True` needs the `preprocessor` to put in the graph.")
+    if merge:
+        from keras_adapters.saving.adapter_files import find_adapted_backbone
+        from keras_adapters.surgery.merging import merged_for_serving
+
+        with merged_for_serving(find_adapted_backbone(model)[0]):
+            return export_saved_model(
+                model, base_path, name, version, preprocessor=preprocessor,
+                text_signature=text_signature, sample_inputs=sample_inputs,
+                overwrite=overwrite, metadata=metadata,
+            )
     return _export(
         {"serving_default": (model, None)},
         base_path,
@@ -197,6 +215,7 @@ def export_multitask_saved_model(
     version=None,
     *,
     adapters=None,
+    routed_signature=False,
     sample_inputs=None,
     overwrite=False,
     metadata=None,
@@ -210,6 +229,18 @@ def export_multitask_saved_model(
     adapters and heads, not one backbone per task. Each signature runs its
     task's adapter setup, baked in when the signature is traced.
 
+    With `routed_signature=True` the export also has `serving_multitask`
+    (`keras_adapters.export.routing`): the token inputs plus an int32
+    `task_id` per row (task ids follow the order of `tasks`), rows of any
+    tasks in any order in one batch. It runs the backbone once over the
+    whole batch, each row through its own task's adapters and head, and
+    returns `logits` padded to the largest label count (padding
+    `LOGIT_PADDING`, -1e9), `probabilities` (padded with 0) and each row's
+    `num_classes`. An unknown id fails the call. The ids and task names are
+    in the metadata (`metadata["serving_multitask"]`, printed by
+    `keras-adapters check-export`), and the recorded sample has rows of
+    every task, so `check_export` runs it with TensorFlow's C++ loader.
+
     Args:
         tasks: dict of task name -> task model (signature names: letters,
             digits, `_`).
@@ -217,28 +248,38 @@ def export_multitask_saved_model(
             `export_saved_model`.
         adapters: dict task name -> adapter setup (a name or composition
             block) to activate for that task; default: the task's name.
+        routed_signature: also write `serving_multitask`.
 
     Returns:
         An `ExportedModel`.
 
     Raises:
         ValueError: if the tasks do not share one adapted backbone, a task's
-            adapter is unknown, or a task name is not a valid signature name.
+            adapter is unknown, or a task name is not a valid signature name;
+            with `routed_signature`, also for a task model whose head cannot
+            be separated from the backbone call or a task setup with
+            `BatchSplit`/`Parallel`.
 
     Example:
 
     >>> import keras_hub, tempfile
-    >>> from keras_adapters.export import export_multitask_saved_model
+    >>> from keras_adapters.export import export_multitask_saved_model, read_export_metadata
     >>> from keras_adapters.tasks import PooledTextClassifier
+    >>> from keras_adapters import add_adapters
     >>> backbone = add_adapters(keras_hub.models.BertBackbone(
     ...     vocabulary_size=100, num_layers=1, num_heads=2, hidden_dim=16,
     ...     intermediate_dim=32, max_sequence_length=16), "pfeiffer", name="sentiment")
     >>> backbone.add_adapter("topic", "pfeiffer")
     >>> tasks = {"sentiment": PooledTextClassifier(backbone, 2, name="s"),
     ...          "topic": PooledTextClassifier(backbone, 4, name="t")}
-    >>> exported = export_multitask_saved_model(tasks, tempfile.mkdtemp(), "both")
+    >>> exported = export_multitask_saved_model(tasks, tempfile.mkdtemp(), "both",
+    ...                                         routed_signature=True)
     >>> sorted(exported.signatures)
-    ['sentiment', 'serving_default', 'topic']
+    ['sentiment', 'serving_default', 'serving_multitask', 'topic']
+    >>> sorted(exported.signatures["serving_multitask"]["inputs"])
+    ['padding_mask', 'segment_ids', 'task_id', 'token_ids']
+    >>> [(t["task_id"], t["task"]) for t in read_export_metadata(exported.path)["metadata"]["serving_multitask"]["tasks"]]
+    [(0, 'sentiment'), (1, 'topic')]
     """
     from keras_adapters.saving.adapter_files import find_adapted_backbone
 
@@ -262,22 +303,39 @@ def export_multitask_saved_model(
     first = next(iter(endpoints))
     endpoints = {"serving_default": endpoints[first], **endpoints}
     backbone = find_adapted_backbone(next(iter(tasks.values())))[0]
+    previous = backbone.active_adapters
     for _, setup in endpoints.values():
         backbone.set_active_adapters(setup)  # validates names and fusions
-    return _export(
-        endpoints,
-        base_path,
-        name,
-        version,
-        sample_inputs=sample_inputs,
-        overwrite=overwrite,
-        metadata={"tasks": list(tasks), **(metadata or {})},
-    )
+    backbone.set_active_adapters(previous)
+    metadata = {"tasks": list(tasks), **(metadata or {})}
+    routing = None
+    if routed_signature:
+        kind = "causal_lm" if _is_causal_lm(next(iter(tasks.values()))) else "classifier"
+        routing = RoutedTasks({task: endpoints[task] for task in tasks}, backbone, kind=kind)
+        metadata[ROUTED_SIGNATURE] = routing.describe()
+    try:
+        return _export(
+            endpoints,
+            base_path,
+            name,
+            version,
+            sample_inputs=sample_inputs,
+            overwrite=overwrite,
+            metadata=metadata,
+            routing=routing,
+        )
+    finally:
+        # Each signature set its task's setup while traced: leave the one
+        # the caller had.
+        backbone.set_active_adapters(previous)
 
 
 def _export(endpoints, base_path, name, version, *, text_preprocessor=None,
-            sample_inputs=None, overwrite=False, metadata=None):
-    """Writes endpoints {signature: (model, adapter setup or None)}."""
+            sample_inputs=None, overwrite=False, metadata=None, routing=None):
+    """Writes endpoints {signature: (model, adapter setup or None)}.
+
+    `routing` (a `RoutedTasks`) adds the routed signature.
+    """
     import tensorflow as tf  # SavedModel export is TensorFlow-only.
 
     from keras_adapters.saving.adapter_files import find_adapted_backbone
@@ -351,16 +409,34 @@ def _export(endpoints, base_path, name, version, *, text_preprocessor=None,
             input_signature=[tf.TensorSpec(shape=(None,), dtype=tf.string, name="text")],
         )
 
+    if routing is not None:
+        routed_spec = {
+            **token_spec,
+            TASK_ID_INPUT: tf.TensorSpec(shape=(None,), dtype=tf.int32, name=TASK_ID_INPUT),
+        }
+
+        def serve_routed(inputs):
+            return routing(inputs)
+
+        archive.add_endpoint(name=ROUTED_SIGNATURE, fn=serve_routed, input_signature=[routed_spec])
+
     if sample_inputs is None:
         sample_inputs = default_sample_inputs(models[0])
     sample_inputs = {key: np.asarray(value, "int32") for key, value in sample_inputs.items()}
     missing = sorted(set(input_names) - set(sample_inputs))
     if missing:
         raise KerasAdaptersError(f"`sample_inputs` lacks {missing}; the model takes {input_names}.")
+    if routing is not None:
+        # Rows of every task, mixed; the other signatures take the same tokens.
+        sample_inputs = routing.sample_inputs({key: sample_inputs[key] for key in input_names})
+    token_sample = {key: sample_inputs[key] for key in input_names}
     sample_outputs = {}
     for signature, (model, setup) in endpoints.items():
-        for key, value in run(model, setup, sample_inputs).items():
+        for key, value in run(model, setup, token_sample).items():
             sample_outputs[f"{signature}.{key}"] = keras.ops.convert_to_numpy(value)
+    if routing is not None:
+        for key, value in routing(sample_inputs).items():
+            sample_outputs[f"{ROUTED_SIGNATURE}.{key}"] = keras.ops.convert_to_numpy(value)
 
     # Built under a hidden, non-integer name (ignored by TF Serving), renamed
     # into place when complete.
@@ -383,7 +459,7 @@ def _export(endpoints, base_path, name, version, *, text_preprocessor=None,
                     "model_name": name,
                     "version": version,
                     "signatures": signatures,
-                    "checked_signatures": list(endpoints),
+                    "checked_signatures": list(endpoints) + ([ROUTED_SIGNATURE] if routing else []),
                     "ops": ops,
                     "tensorflow_version": tf.__version__,
                     "metadata": metadata or {},
@@ -442,6 +518,7 @@ def read_export_metadata(path):
     >>> import keras_hub, tempfile
     >>> from keras_adapters.export import export_saved_model, read_export_metadata
     >>> from keras_adapters.tasks import PooledTextClassifier
+    >>> from keras_adapters import add_adapters
     >>> model = PooledTextClassifier(add_adapters(keras_hub.models.BertBackbone(
     ...     vocabulary_size=100, num_layers=1, num_heads=2, hidden_dim=16,
     ...     intermediate_dim=32, max_sequence_length=16), bottleneck_size=4), 2)

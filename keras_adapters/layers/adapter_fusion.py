@@ -14,7 +14,8 @@ class AdapterFusion(keras.layers.Layer):
     keys and values from each adapter's output; the result is the
     attention-weighted sum of the projected values. The value projection
     starts as the identity, so before training the fusion is a weighted
-    average of the adapter outputs.
+    average of the adapter outputs. The Keras mask of `inputs` passes
+    through to the output.
 
     Args:
         temperature: float, softmax temperature over the adapters.
@@ -30,6 +31,7 @@ class AdapterFusion(keras.layers.Layer):
     Example:
 
     >>> import numpy as np
+    >>> from keras_adapters.layers import AdapterFusion
     >>> fusion = AdapterFusion()
     >>> x = np.ones((1, 3, 4), "float32")
     >>> fusion(x, [x, 2 * x]).shape
@@ -41,6 +43,8 @@ class AdapterFusion(keras.layers.Layer):
         if not temperature > 0:
             raise KerasAdaptersError(f"`temperature` must be positive; got {temperature!r}.")
         self.temperature = temperature
+        # Per token, as the adapters: the mask of `inputs` holds for the output.
+        self.supports_masking = True
 
     def build(self, inputs_shape, adapter_outputs_shape=None):
         hidden_dim = inputs_shape[-1]

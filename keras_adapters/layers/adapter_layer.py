@@ -62,12 +62,13 @@ class AdapterLayer(keras.layers.Layer):
 
     Example:
 
-    >>> import numpy as np
+    >>> import keras, numpy as np
+    >>> from keras_adapters import AdapterLayer
     >>> layer = AdapterLayer(bottleneck_size=8, initialization="zero_up")
     >>> x = np.random.rand(2, 5, 32).astype("float32")
-    >>> y = layer(x)
+    >>> y = keras.ops.convert_to_numpy(layer(x))  # NumPy on every backend
     >>> y.shape
-    TensorShape([2, 5, 32])
+    (2, 5, 32)
     >>> bool(np.allclose(y, x))  # identity at initialisation
     True
     >>> layer.count_params()  # 32*8 + 8 + 8*32 + 32

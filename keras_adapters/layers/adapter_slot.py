@@ -13,6 +13,8 @@ from keras_adapters.composition import (
     Fuse,
     Parallel,
     Stack,
+    fusion_key,
+    fusion_name,
     parse_setup,
     setup_config,
 )
@@ -95,13 +97,16 @@ class AdapterSlot(keras.layers.Layer):
     Args:
         dropout_rate: float. Rate of the branch dropout it replaces.
         adapters: dict of name to serialized `AdapterLayer`.
-        fusions: dict of fusion name to serialized `AdapterFusion`.
+        fusions: dict of fusion to serialized `AdapterFusion`; keys in any
+            form `fusion_key` takes (its config writes the string form
+            "a+b"). The slot's `fusions` are keyed by tuples of names.
         active_setup: the setup applied in `call` (config form).
         **kwargs: base layer arguments.
 
     Example:
 
     >>> import numpy as np
+    >>> from keras_adapters.layers import AdapterLayer, AdapterSlot
     >>> slot = AdapterSlot(dropout_rate=0.1)
     >>> slot.build((None, 4, 16))
     >>> slot.add_adapter("task", AdapterLayer(4, initialization="zero_up"))
@@ -121,9 +126,10 @@ class AdapterSlot(keras.layers.Layer):
         self.adapters = {
             name: keras.layers.deserialize(serialized) for name, serialized in (adapters or {}).items()
         }
-        self.fusions = {
-            name: keras.layers.deserialize(serialized) for name, serialized in (fusions or {}).items()
-        }
+        # Two parallel lists rather than a dict keyed by tuples: TensorFlow's
+        # SavedModel cannot save a tracked dict with non-string keys.
+        self._fusion_keys = [fusion_key(key) for key in (fusions or {})]
+        self._fusion_layers = [keras.layers.deserialize(serialized) for serialized in (fusions or {}).values()]
         self._setup = parse_setup(active_setup)
         self._traced_by = weakref.WeakSet()
 
@@ -131,6 +137,16 @@ class AdapterSlot(keras.layers.Layer):
     def traced_by(self):
         """The models whose traced functions ran this slot (weakly held)."""
         return list(self._traced_by)
+
+    @property
+    def fusions(self):
+        """The `AdapterFusion` layers, keyed by fusion key (tuple of names).
+
+        A new dict on each access: add layers with `add_fusion`. (Being the
+        first attribute that holds them, it also names their path in
+        `.keras` files, ".../fusions/adapter_fusion", as before.)
+        """
+        return dict(zip(self._fusion_keys, self._fusion_layers))
 
     @property
     def active_setup(self):
@@ -148,11 +164,7 @@ class AdapterSlot(keras.layers.Layer):
                 layer.build(inputs_shape)
         self.built = True
 
-    def _add(self, store, name, layer):
-        if name in store:
-            raise KerasAdaptersError(f"Slot {self.name!r} already holds {name!r}.")
-        with unlocked_state(self):
-            store[name] = layer
+    def _build_added(self, layer):
         if self.built and not layer.built:
             # Build under the slot's name so variable paths stay unique.
             with keras.name_scope(self.name, caller=self):
@@ -160,17 +172,36 @@ class AdapterSlot(keras.layers.Layer):
 
     def add_adapter(self, name, adapter):
         """Adds (and builds) a named adapter; it is not activated."""
-        self._add(self.adapters, name, adapter)
+        if name in self.adapters:
+            raise KerasAdaptersError(f"Slot {self.name!r} already holds adapter {name!r}.")
+        with unlocked_state(self):
+            self.adapters[name] = adapter
+        self._build_added(adapter)
 
-    def add_fusion(self, name, fusion):
-        """Adds (and builds) a named `AdapterFusion` layer."""
-        self._add(self.fusions, name, fusion)
+    def add_fusion(self, key, fusion):
+        """Adds (and builds) an `AdapterFusion` layer for fusion `key`.
+
+        Args:
+            key: the fused adapter names, in any form `fusion_key` takes.
+            fusion: the `AdapterFusion` layer.
+        """
+        key = fusion_key(key)
+        if key in self._fusion_keys:
+            raise KerasAdaptersError(f"Slot {self.name!r} already holds fusion {fusion_name(key)!r}.")
+        with unlocked_state(self):
+            self._fusion_keys.append(key)
+            self._fusion_layers.append(fusion)
+        self._build_added(fusion)
 
     def remove(self, name):
-        """Removes an adapter or fusion layer and stops tracking it."""
-        store = self.adapters if name in self.adapters else self.fusions
+        """Removes an adapter (by name) or fusion layer (by key) and stops tracking it."""
         with unlocked_state(self):
-            layer = store.pop(name)
+            if isinstance(name, str) and name in self.adapters:
+                layer = self.adapters.pop(name)
+            else:
+                index = self._fusion_keys.index(fusion_key(name))
+                del self._fusion_keys[index]
+                layer = self._fusion_layers.pop(index)
             self._tracker.untrack(layer)
 
     def call(self, inputs, training=None):
@@ -196,7 +227,7 @@ class AdapterSlot(keras.layers.Layer):
             outputs = [self._apply(child, x, training) for child in setup.children]
             return sum(ops.cast(w, x.dtype) * out for w, out in zip(setup.weights, outputs))
         if isinstance(setup, Fuse):
-            fusion = self.fusions.get(setup.name)
+            fusion = self.fusions.get(setup.key)
             outputs = [self._apply(child, x, training) for child in setup.children]
             return x if fusion is None else fusion(x, outputs)
         if isinstance(setup, (BatchSplit, Parallel)):
@@ -221,7 +252,8 @@ class AdapterSlot(keras.layers.Layer):
             {
                 "dropout_rate": self.dropout_rate,
                 "adapters": {name: keras.layers.serialize(a) for name, a in self.adapters.items()},
-                "fusions": {name: keras.layers.serialize(f) for name, f in self.fusions.items()},
+                # JSON object keys are strings: the fusion's string form.
+                "fusions": {fusion_name(key): keras.layers.serialize(f) for key, f in self.fusions.items()},
                 "active_setup": setup_config(self._setup),
             }
         )

@@ -135,6 +135,11 @@ def _tensor_map(model, name, include_head):
     config = backbone.get_adapter_config(name)
     tensors = {}
     for block, placement, layer in backbone.adapter_layers(name):
+        if not hasattr(layer, "down_projection"):
+            # LoRA (lora_a, lora_b) and (IA)^3 (scale): the layer's own weights.
+            for variable in layer.weights:
+                tensors[f"adapter/{block}/{placement}/{variable.name}"] = variable
+            continue
         for projection in (layer.down_projection, layer.up_projection):
             for variable in projection.weights:
                 key = f"adapter/{block}/{placement}/{projection.name}/{variable.name}"
@@ -180,6 +185,7 @@ def save_adapters(model, path, name=None, include_head=True, overwrite=False, me
     Example:
 
     >>> import keras_hub, tempfile, os
+    >>> from keras_adapters import add_adapters, save_adapters
     >>> backbone = add_adapters(keras_hub.models.BertBackbone(
     ...     vocabulary_size=100, num_layers=2, num_heads=2, hidden_dim=16,
     ...     intermediate_dim=32, max_sequence_length=8), bottleneck_size=4)
@@ -251,6 +257,7 @@ def read_adapter_file(path):
     Example:
 
     >>> import keras_hub, tempfile
+    >>> from keras_adapters import add_adapters, read_adapter_file, save_adapters
     >>> backbone = add_adapters(keras_hub.models.BertBackbone(
     ...     vocabulary_size=100, num_layers=2, num_heads=2, hidden_dim=16,
     ...     intermediate_dim=32, max_sequence_length=8), "pfeiffer", name="topic")
@@ -357,6 +364,8 @@ def read_adapter_weights(path, document=None):
     Example:
 
     >>> import keras_hub, tempfile
+    >>> from keras_adapters import add_adapters, save_adapters
+    >>> from keras_adapters.saving import read_adapter_weights
     >>> backbone = add_adapters(keras_hub.models.BertBackbone(
     ...     vocabulary_size=100, num_layers=2, num_heads=2, hidden_dim=16,
     ...     intermediate_dim=32, max_sequence_length=8), "pfeiffer", bottleneck_size=4)
@@ -474,6 +483,7 @@ def load_adapters(model, path, name=None, include_head=None):
     Example:
 
     >>> import keras_hub, tempfile
+    >>> from keras_adapters import add_adapters, load_adapters, save_adapters
     >>> base = keras_hub.models.BertBackbone(
     ...     vocabulary_size=100, num_layers=2, num_heads=2, hidden_dim=16,
     ...     intermediate_dim=32, max_sequence_length=8)
@@ -485,6 +495,8 @@ def load_adapters(model, path, name=None, include_head=None):
     """
     document = read_adapter_file(path)
     backbone, is_backbone = find_adapted_backbone(model)
+    # Merged copies would keep the old weights: refuse rather than serve them.
+    backbone._refuse_while_merged("load_adapters")
     name = name or document["adapter_name"]
     if include_head is None:
         include_head = document["has_head"]
@@ -603,6 +615,7 @@ def load_task(backbone, path, preprocessor=None):
 
     >>> import keras_hub, tempfile
     >>> from keras_adapters.tasks import PooledTextClassifier
+    >>> from keras_adapters import add_adapters, load_task, save_adapters
     >>> base = keras_hub.models.BertBackbone(
     ...     vocabulary_size=100, num_layers=2, num_heads=2, hidden_dim=16,
     ...     intermediate_dim=32, max_sequence_length=8)

@@ -5,12 +5,17 @@ import re
 import keras
 from keras import ops
 
+from keras_adapters.adapter_kinds import uses_bottleneck
 from keras_adapters.composition import (
     Fuse,
     Parallel,
+    check_composition,
+    fusion_key,
+    fusion_name,
     fusions_in,
     is_finite_number,
     parse_setup,
+    setup_block,
     setup_config,
     setup_names,
 )
@@ -19,9 +24,16 @@ from keras_adapters.errors import KerasAdaptersError
 from keras_adapters.layers.adapter_fusion import AdapterFusion
 from keras_adapters.layers.adapter_layer import AdapterLayer
 from keras_adapters.layers.adapter_slot import AdapterSlot
-from keras_adapters.surgery.blocks import block_slots, install_slots
+from keras_adapters.layers.projection_slot import ProjectionSlot
+from keras_adapters.surgery.blocks import block_hidden_dim, block_slots, install_slots
 from keras_adapters.surgery.compiled_functions import refresh_compiled_functions
-from keras_adapters.surgery.layer_count import adaptable_blocks
+from keras_adapters.surgery.layer_count import adaptable_blocks, layers_below_blocks
+from keras_adapters.surgery.merging import AdapterMerging
+from keras_adapters.surgery.projections import (
+    insert_projection_adapter,
+    projection_slots,
+    prune_projection_slots,
+)
 
 _ADAPTER_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
 
@@ -61,6 +73,8 @@ def check_bottleneck(name, config, hidden_dim):
     Raises:
         KerasAdaptersError: if the resolved bottleneck is too wide.
     """
+    if not uses_bottleneck(config.kind):
+        return  # LoRA, (IA)^3: no bottleneck
     bottleneck = config.resolve_bottleneck(hidden_dim)
     limit = MAX_BOTTLENECK_PER_HIDDEN * hidden_dim
     if bottleneck > limit:
@@ -71,7 +85,7 @@ def check_bottleneck(name, config, hidden_dim):
         )
 
 
-class AdaptedBackbone:
+class AdaptedBackbone(AdapterMerging):
     """Mixin for a KerasHub backbone whose transformer blocks carry adapters.
 
     Concrete classes (`AdaptedBertBackbone`, `AdaptedGPT2Backbone`, ...) derive
@@ -110,16 +124,19 @@ class AdaptedBackbone:
         adapters: dict of adapter name -> `AdapterConfig` (or its dict).
         active_adapters: the active setup (default: all adapters, stacked).
         trainable_adapters: names whose weights train (default: the active
-            ones). Every other backbone weight is frozen, except the layer
+            ones). Every other backbone weight is frozen, except layer
             norms when a trainable adapter's config says
-            `train_layer_norms=True`.
+            `train_layer_norms=True`: all of them with `layers=None`, else
+            only those of its selected blocks (see `AdapterConfig`).
         fusions: list of lists of adapter names with AdapterFusion layers.
-        trainable_fusions: fusion names ("a+b") whose weights train.
+        trainable_fusions: the fusions whose weights train: lists of
+            adapter names (or, as written before, strings "a+b").
         *args, **kwargs: the KerasHub backbone's arguments.
 
     Example:
 
     >>> import keras_hub
+    >>> from keras_adapters import AdaptedBackbone, add_adapters
     >>> backbone = add_adapters(keras_hub.models.BertBackbone(
     ...     vocabulary_size=100, num_layers=2, num_heads=2, hidden_dim=16,
     ...     intermediate_dim=32, max_sequence_length=8), "pfeiffer", name="a")
@@ -148,6 +165,7 @@ class AdaptedBackbone:
         trainable_adapters=None,
         fusions=None,
         trainable_fusions=None,
+        merged_adapter=None,
         **kwargs,
     ):
         super().__init__(*args, **kwargs)
@@ -161,13 +179,16 @@ class AdaptedBackbone:
         for name, config in (adapters or {}).items():
             self._insert_adapter(name, AdapterConfig.get(config))
         for names in fusions or []:
-            self.add_fusion(Fuse(*names))
+            self.add_fusion(Fuse(*fusion_key(names)))
         if active_adapters is None:
             active_adapters = list(self._adapter_configs)
         self.set_active_adapters(active_adapters)
         if trainable_adapters is None:
             trainable_adapters = setup_names(active_adapters)
-        self._set_trainable(trainable_adapters, trainable_fusions or [])
+        self._set_trainable(trainable_adapters, [fusion_key(f) for f in trainable_fusions or []])
+        if merged_adapter is not None:
+            # Weights loaded afterwards (a `.keras` file) overwrite the copies.
+            self.merge_adapter(merged_adapter)
 
     # -- introspection ------------------------------------------------------
 
@@ -183,18 +204,18 @@ class AdaptedBackbone:
 
     @property
     def active_adapters(self):
-        """The active setup: None, a name, or a composition block.
+        """The active setup, always as a composition block (as in adapter-hub).
 
-        For a plain stack this is a tuple of names, e.g. `("lang", "task")`.
+        A name or a list of names set with `set_active_adapters` reads back
+        as a `Stack`, which compares equal to the tuple of its names and
+        iterates over them; other blocks read back as set.
+
+        Returns:
+            An `AdapterSetup` from `keras_adapters.composition`, e.g.
+            `Stack('lang', 'task')` (`== ("lang", "task")`) or
+            `Fuse('a', 'b')`; None when no adapter is active.
         """
-        setup = self._active_setup
-        if setup is None:
-            return ()
-        if isinstance(setup, str):
-            return (setup,)
-        if type(setup).__name__ == "Stack" and all(isinstance(c, str) for c in setup.children):
-            return tuple(setup.children)
-        return setup
+        return setup_block(self._active_setup)
 
     @property
     def trainable_adapters(self):
@@ -202,9 +223,14 @@ class AdaptedBackbone:
         return tuple(self._trainable_adapters)
 
     @property
-    def fusion_names(self):
-        """Names ("a+b") of the AdapterFusion layers in the backbone."""
+    def fusions(self):
+        """The fusions with AdapterFusion layers: tuples of adapter names."""
         return tuple(self._fusion_names)
+
+    @property
+    def fusion_names(self):
+        """The fusions' string forms ("a+b"), for display (see `fusions`)."""
+        return tuple(fusion_name(key) for key in self._fusion_names)
 
     def get_adapter_config(self, name):
         """The `AdapterConfig` of adapter `name`."""
@@ -216,13 +242,21 @@ class AdaptedBackbone:
         self._check_names([name])
         return self._slot_items(lambda slot: slot.adapters, name)
 
-    def fusion_layers(self, name):
-        """List of `(block_index, placement, AdapterFusion)` for one fusion."""
-        if name not in self._fusion_names:
+    def fusion_layers(self, fusion):
+        """List of `(block_index, placement, AdapterFusion)` for one fusion.
+
+        Args:
+            fusion: `Fuse(...)`, a tuple of adapter names, or "a+b".
+
+        Raises:
+            KerasAdaptersError: for a fusion this backbone does not have.
+        """
+        key = fusion_key(fusion)
+        if key not in self._fusion_names:
             raise KerasAdaptersError(
-                f"Unknown fusion {name!r}; this backbone has {list(self._fusion_names)}."
+                f"Unknown fusion {fusion_name(key)!r}; this backbone has {list(self.fusion_names)}."
             )
-        return self._slot_items(lambda slot: slot.fusions, name)
+        return self._slot_items(lambda slot: slot.fusions, key)
 
     def adapter_slots(self):
         """Every `AdapterSlot`, as `(block_index, placement, slot)`.
@@ -240,6 +274,9 @@ class AdaptedBackbone:
         for index, block in enumerate(self.transformer_blocks):
             for placement, slot in block_slots(block).items():
                 slots.append((index, placement, slot))
+            # LoRA, (IA)^3 and parallel adapters: placement = the projection.
+            for projection, slot in projection_slots(block).items():
+                slots.append((index, projection, slot))
         return slots
 
     def _slot_items(self, store, name):
@@ -254,7 +291,7 @@ class AdaptedBackbone:
         return [w for _, _, layer in self.adapter_layers(name) for w in layer.weights]
 
     def layer_norm_layers(self):
-        """Every layer norm of the backbone (trained with Houlsby adapters)."""
+        """Every layer norm of the backbone (all train with Houlsby adapters in every block)."""
         return [
             layer
             for layer in self._flatten_layers(include_self=False)
@@ -291,17 +328,20 @@ class AdaptedBackbone:
                 active, trainable or part of a fusion.
         """
         self._check_names([name])
+        self._refuse_while_merged("delete_adapter")
         if name in setup_names(self._active_setup) or name in self._trainable_adapters:
             raise KerasAdaptersError(
                 f"Adapter {name!r} is active or trainable; change the active setup "
                 "(set_active_adapters) and trainable adapters first."
             )
-        fused = [f for f in self._fusion_names if name in f.split("+")]
+        fused = [fusion_name(key) for key in self._fusion_names if name in key]
         if fused:
             raise KerasAdaptersError(f"Adapter {name!r} is part of fusion(s) {fused}; delete those first.")
         for _, _, slot in self.adapter_slots():
             if name in slot.adapters:
                 slot.remove(name)
+        for block in self.transformer_blocks:
+            prune_projection_slots(block)
         del self._adapter_configs[name]
         self._refresh_compiled_functions()
 
@@ -335,8 +375,14 @@ class AdaptedBackbone:
         weights = [float(w) for w in weights]
         if len(weights) != len(sources) or abs(sum(weights) - 1.0) > 1e-6:
             raise KerasAdaptersError(f"Give one weight per source adapter, summing to 1; got {weights}.")
-        shape_fields = ("placements", "layers", "activation", "scaling")
+        shape_fields = ("kind", "placements", "layers", "activation", "scaling")
         first = self._adapter_configs[sources[0]]
+        if not uses_bottleneck(first.kind):
+            raise KerasAdaptersError(
+                f"average_adapter averages bottleneck weights; {sources[0]!r} is a {first.kind} "
+                "adapter (averaged LoRA factors are not the average update). Use the Average "
+                "composition, which averages outputs."
+            )
         widths = {
             source: {(i, p): layer.bottleneck_size for i, p, layer in self.adapter_layers(source)}
             for source in sources
@@ -375,9 +421,11 @@ class AdaptedBackbone:
                 layers, or a `Parallel` nested inside another block.
         """
         setup = parse_setup(setup)
+        self._refuse_while_merged("set_active_adapters")
         self._check_names(setup_names(setup), allow_repeats=True)
+        check_composition(setup, self._adapter_kinds())
         for fuse in fusions_in(setup):
-            if fuse.name not in self._fusion_names:
+            if fuse.key not in self._fusion_names:
                 raise KerasAdaptersError(
                     f"No fusion layers for {fuse!r}; create them with "
                     f"backbone.add_fusion({fuse!r}) first."
@@ -403,6 +451,7 @@ class AdaptedBackbone:
         """
         names = self._as_names(names)
         self._check_names(names)
+        self._refuse_while_merged("train_adapter")
         if not set(names) <= set(setup_names(self._active_setup)):
             self.set_active_adapters(names)
         self._set_trainable(names, [])
@@ -419,10 +468,14 @@ class AdaptedBackbone:
         Raises:
             KerasAdaptersError: for an unknown name.
         """
+        self._refuse_while_merged("set_trainable_adapters")
         self._set_trainable(names, [])
 
     def add_fusion(self, fuse):
         """Creates AdapterFusion layers for `Fuse(...)` in every block.
+
+        Args:
+            fuse: a `Fuse` block (or its config dict).
 
         Raises:
             KerasAdaptersError: if an adapter is unknown, or the adapters do
@@ -432,7 +485,9 @@ class AdaptedBackbone:
         if not isinstance(fuse, Fuse):
             raise KerasAdaptersError(f"add_fusion takes a Fuse(...) block; got {fuse!r}.")
         self._check_names(fuse.children)
-        if fuse.name in self._fusion_names:
+        self._refuse_while_merged("add_fusion")
+        check_composition(fuse, self._adapter_kinds())
+        if fuse.key in self._fusion_names:
             raise KerasAdaptersError(f"Fusion {fuse.name!r} already exists.")
         placements = {
             name: {(i, p) for i, p, _ in self.adapter_layers(name)} for name in fuse.children
@@ -446,19 +501,26 @@ class AdaptedBackbone:
             )
         for index, placement, slot in self.adapter_slots():
             if (index, placement) in positions:
-                slot.add_fusion(
-                    fuse.name, AdapterFusion(dtype=slot.dtype_policy, name=fuse.name.replace("+", "_"))
-                )
-        self._fusion_names.append(fuse.name)
+                # The layer name ("a_b") is part of weight paths; it is a
+                # label only, the slot keys the layer by `fuse.key`.
+                slot.add_fusion(fuse.key, AdapterFusion(dtype=slot.dtype_policy, name="_".join(fuse.key)))
+        self._fusion_names.append(fuse.key)
         self._apply_trainable_state()
 
     def train_fusion(self, fuse):
-        """Activates `Fuse(...)` and trains only its fusion layers."""
+        """Activates `Fuse(...)` and trains only its fusion layers.
+
+        Args:
+            fuse: a `Fuse` block (or its config dict) added with `add_fusion`.
+
+        Raises:
+            KerasAdaptersError: for anything else, or a fusion not added.
+        """
         fuse = parse_setup(fuse)
         if not isinstance(fuse, Fuse):
             raise KerasAdaptersError(f"train_fusion takes a Fuse(...) block; got {fuse!r}.")
         self.set_active_adapters(fuse)
-        self._set_trainable([], [fuse.name])
+        self._set_trainable([], [fuse.key])
 
     def _set_trainable(self, adapter_names, fusion_names):
         adapter_names = self._as_names(adapter_names)
@@ -478,20 +540,69 @@ class AdaptedBackbone:
             traced_by.update(slot.traced_by)
         refresh_compiled_functions(traced_by)
 
+    def _trained_layer_norms(self):
+        """Ids of the layer norms that train (see `AdapterConfig.train_layer_norms`).
+
+        The union over the trainable adapters whose config trains layer
+        norms: all of them for `layers=None` (Houlsby's setting, and the
+        behaviour before `layers` limited it); otherwise the norms inside
+        the selected blocks, the layer norm after the last block (GPT-2's
+        and OPT's final `layer_norm`) when the last block is selected, and
+        the embedding layer norm only with an `"embedding"` placement. So
+        nothing below the lowest selected block trains, and gradients stop
+        there.
+        """
+        configs = [
+            self._adapter_configs[name]
+            for name in self._trainable_adapters
+            if self._adapter_configs[name].train_layer_norms
+        ]
+        if not configs:
+            return set()
+        if any(config.layers is None for config in configs):
+            return {id(layer) for layer in self.layer_norm_layers()}
+        blocks = self.transformer_blocks
+        selected, embedding = set(), False
+        for config in configs:
+            selected.update(config.resolve_layers(len(blocks)))
+            embedding = embedding or "embedding" in config.placements
+        trained = {
+            id(child)
+            for index in selected
+            for child in blocks[index]._flatten_layers(include_self=False, recursive=False)
+            if isinstance(child, keras.layers.LayerNormalization)
+        }
+        block_ids = {id(block) for block in blocks}
+        below = {id(layer) for layer in layers_below_blocks(self)}
+        for layer in self._flatten_layers(include_self=False, recursive=False):
+            if not isinstance(layer, keras.layers.LayerNormalization) or id(layer) in block_ids:
+                continue
+            if (embedding if id(layer) in below else len(blocks) - 1 in selected):
+                trained.add(id(layer))
+        return trained
+
     def _apply_trainable_state(self):
         trainable = set(self._trainable_adapters) | set(self._trainable_fusions)
-        train_norms = any(self._adapter_configs[n].train_layer_norms for n in self._trainable_adapters)
+        trained_norms = self._trained_layer_norms()
         blocks = {id(block) for block in self.transformer_blocks}
 
         def apply(layer):
-            if isinstance(layer, AdapterSlot):
+            if isinstance(layer, ProjectionSlot):
+                layer.set_trainable_adapters(trainable)
+            elif any(isinstance(child, ProjectionSlot) for child in layer._flatten_layers(include_self=False)):
+                # An attention layer holding projection slots stays trainable so
+                # that their adapters can be; its sublayers are set one by one.
+                layer.trainable = True
+                for child in layer._flatten_layers(include_self=False, recursive=False):
+                    apply(child)
+            elif isinstance(layer, AdapterSlot):
                 # A slot stays trainable so that its adapters can be.
                 layer.trainable = True
                 layer.branch_dropout.trainable = False
                 for name, sublayer in list(layer.adapters.items()) + list(layer.fusions.items()):
                     sublayer.trainable = name in trainable
             elif isinstance(layer, keras.layers.LayerNormalization):
-                layer.trainable = train_norms
+                layer.trainable = id(layer) in trained_norms
             else:
                 layer.trainable = False
 
@@ -506,8 +617,12 @@ class AdaptedBackbone:
                 apply(child)
         self._refresh_compiled_functions()
 
+    def _adapter_kinds(self):
+        return {name: config.kind for name, config in self._adapter_configs.items()}
+
     def _insert_adapter(self, name, config):
         validate_adapter_name(name)
+        self._refuse_while_merged("add_adapter")
         if name in self._adapter_configs:
             raise KerasAdaptersError(f"This backbone already has an adapter named {name!r}.")
         if "embedding" in config.placements and not self.embedding_dropout_attributes:
@@ -516,6 +631,12 @@ class AdaptedBackbone:
                 "embedding adapter (it embeds without one), so placement 'embedding' is "
                 "not available on it; use 'attention' and/or 'feedforward'."
             )
+        if config.kind != "bottleneck":
+            blocks = self.transformer_blocks
+            check_bottleneck(name, config, block_hidden_dim(blocks[0]))
+            insert_projection_adapter(blocks, name, config)
+            self._adapter_configs[name] = config
+            return
         indices = set(config.resolve_layers(len(self.transformer_blocks)))
         slots = [
             slot
@@ -582,10 +703,13 @@ class AdaptedBackbone:
                 },
                 "active_adapters": setup_config(self._active_setup),
                 "trainable_adapters": list(self._trainable_adapters),
-                "fusions": [name.split("+") for name in self._fusion_names],
-                "trainable_fusions": list(self._trainable_fusions),
+                "fusions": [list(key) for key in self._fusion_names],
+                "trainable_fusions": [list(key) for key in self._trainable_fusions],
             }
         )
+        if self._merged_adapter is not None:
+            # Only when merged: other configs stay as they were written before.
+            config["merged_adapter"] = self._merged_adapter
         return config
 
 

@@ -21,7 +21,8 @@ def add_adapters(backbone, config="houlsby", name="default", **overrides):
     feed-forward branch (per `config.placements`), on the sublayer output
     after its dropout and before the residual add and layer norm. The new
     adapter is the active and trainable one; every other weight is frozen,
-    except the layer norms when the config trains them. The original
+    except the layer norms of the selected blocks when the config trains
+    them (`layers=None`: every block's, and the embedding norm). The original
     `backbone` is not modified.
 
     On an already adapted backbone, the clone keeps the existing adapters
@@ -53,6 +54,7 @@ def add_adapters(backbone, config="houlsby", name="default", **overrides):
     Example:
 
     >>> import keras_hub
+    >>> from keras_adapters import add_adapters, count_parameters
     >>> backbone = keras_hub.models.BertBackbone(
     ...     vocabulary_size=100, num_layers=2, num_heads=2, hidden_dim=16,
     ...     intermediate_dim=32, max_sequence_length=8)

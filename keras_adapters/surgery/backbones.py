@@ -75,6 +75,7 @@ def supported_backbones():
 
     Example:
 
+    >>> from keras_adapters import supported_backbones
     >>> "GPT2Backbone" in supported_backbones()
     True
     """

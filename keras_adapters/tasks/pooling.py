@@ -19,6 +19,7 @@ class MaskedMeanPooling(keras.layers.Layer):
     Example:
 
     >>> import numpy as np
+    >>> from keras_adapters.tasks import MaskedMeanPooling
     >>> x = np.array([[[1.0], [3.0], [100.0]]], "float32")
     >>> MaskedMeanPooling()(x, np.array([[1, 1, 0]])).numpy().tolist()
     [[2.0]]
@@ -41,6 +42,7 @@ class FirstTokenPooling(keras.layers.Layer):
     Example:
 
     >>> import numpy as np
+    >>> from keras_adapters.tasks import FirstTokenPooling
     >>> FirstTokenPooling()(np.arange(6.0).reshape(1, 3, 2)).numpy().tolist()
     [[0.0, 1.0]]
     """

@@ -3,11 +3,11 @@
 import keras
 import keras_hub
 
+# The pooling names are defined without Keras, for the settings and `--help`.
+from keras_adapters.defaults import POOLINGS
 from keras_adapters.errors import KerasAdaptersError
 from keras_adapters.tasks.backbone_task import BackboneTaskMixin
 from keras_adapters.tasks.pooling import FirstTokenPooling, MaskedMeanPooling
-
-POOLINGS = ("mean", "cls")
 
 
 @keras.saving.register_keras_serializable(package="keras_adapters")

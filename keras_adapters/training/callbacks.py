@@ -28,6 +28,8 @@ class BestAdapterCheckpoint(keras.callbacks.Callback):
     Example:
 
     >>> import numpy as np
+    >>> import keras
+    >>> from keras_adapters.training import BestAdapterCheckpoint
     >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
     >>> model.compile("sgd", "sparse_categorical_crossentropy", metrics=["accuracy"])
     >>> saved = []
@@ -80,6 +82,8 @@ class TrainingLog(keras.callbacks.Callback):
     Example:
 
     >>> import numpy as np
+    >>> import keras
+    >>> from keras_adapters.training import TrainingLog
     >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
     >>> model.compile("sgd", "mse")
     >>> log = TrainingLog()

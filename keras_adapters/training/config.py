@@ -1,42 +1,49 @@
-"""`TrainConfig`: the settings of a text-classification training run."""
+"""`TrainConfig`: the settings of a text-classification training run.
+
+Imports neither Keras nor TensorFlow (its defaults come from
+`keras_adapters.defaults`), so `keras-adapters train --help` and option
+errors answer without them.
+"""
 
 import dataclasses
 
-from keras_adapters.data import load_dataset
-from keras_adapters.errors import KerasAdaptersError
-from keras_adapters.pretrained import DEFAULT_PRESET
-from keras_adapters.tasks.text_classifier import POOLINGS
+from keras_adapters import defaults
+from keras_adapters.config import AdapterConfig, parse_layers
+from keras_adapters.utils.settings import check_settings, document_settings, setting
 
 __all__ = ["TrainConfig"]
 
+DATASET_HELP = (
+    "Dataset: 'rotten_tomatoes' (default; real review snippets, fixed "
+    "train/validation/test split), '20newsgroups', 'csv:PATH', 'tsv:PATH', "
+    "'jsonl:PATH', or 'tfds:NAME' (a TFDS text-classification dataset, needs "
+    "network access the first time)."
+)
 
+
+def _adapter_help():
+    return (
+        f"Adapter config: a preset ({', '.join(AdapterConfig.presets())}) or a JSON file. "
+        "houlsby: after attention and feed-forward, layer norms trained; pfeiffer: after "
+        "feed-forward only; parallel: scaled parallel adapter beside the feed-forward block "
+        "(He et al.); lora: low-rank query/value updates, mergeable; ia3: key/value/feed-forward "
+        "rescaling, mergeable. --bottleneck applies to houlsby, pfeiffer and parallel."
+    )
+
+
+@document_settings
 @dataclasses.dataclass
 class TrainConfig:
     """Settings of a training run (the `keras-adapters train` options).
 
-    Args:
-        output_dir: run directory to write.
-        preset: backbone preset: `"minilm_l6"`, a KerasHub handle, or a local
-            preset / Hugging Face folder.
-        dataset: dataset spec for `keras_adapters.data.load_dataset`.
-        text_column, label_column, text_pair_column: columns of file
-            datasets.
-        validation_data, test_data: extra dataset specs for file datasets.
-        adapter: adapter config: preset name or JSON file.
-        bottleneck_size: overrides the adapter config's bottleneck.
-        epochs, batch_size, sequence_length: training shape.
-        learning_rate: peak learning rate of AdamW.
-        schedule: `"linear"` (warm-up then linear decay) or `"constant"`.
-        warmup_fraction: share of the steps spent warming up.
-        weight_decay: AdamW decoupled weight decay (not on biases and norms).
-        pooling: classifier pooling, `"mean"` or `"cls"`.
-        head_dropout: dropout before the classifier layer.
-        seed: seed for weights init, shuffling and dropout.
-        max_train_examples: cap on training examples (quick runs).
-        overwrite: replace an existing run in `output_dir`.
+    Every field is declared with its default and, in its metadata, its
+    allowed values and a one-line help (`keras_adapters.utils.settings.setting`);
+    `validate()` enforces them, `keras-adapters train --help` lists them and
+    `help(TrainConfig)` shows them as Args, so each is written once, at the field.
 
     Example:
 
+    >>> from keras_adapters.training import TrainConfig
     >>> config = TrainConfig(output_dir="runs/reviews", dataset="csv:reviews.csv", epochs=3)
     >>> config.preset, config.adapter, config.learning_rate
     ('minilm_l6', 'houlsby', 0.001)
@@ -46,28 +53,66 @@ class TrainConfig:
     keras_adapters.errors.KerasAdaptersError: `batch_size` must be a positive integer; got 0.
     """
 
-    output_dir: str = "runs/adapter-run"
-    preset: str = DEFAULT_PRESET
-    dataset: str = "rotten_tomatoes"
-    text_column: str = "text"
-    label_column: str = "label"
-    text_pair_column: str | None = None
-    validation_data: str | None = None
-    test_data: str | None = None
-    adapter: str = "houlsby"
-    bottleneck_size: int | None = None
-    epochs: int = 2
-    batch_size: int = 32
-    sequence_length: int = 48
-    learning_rate: float = 1e-3
-    schedule: str = "linear"
-    warmup_fraction: float = 0.1
-    weight_decay: float = 0.01
-    pooling: str = "mean"
-    head_dropout: float = 0.1
-    seed: int = 0
-    max_train_examples: int | None = None
-    overwrite: bool = False
+    output_dir: str = dataclasses.field(default="runs/adapter-run", metadata=setting(
+        flags=("--output-dir", "-o"),
+        help="Run directory to write (adapter files, metrics.json, plot)."))
+    overwrite: bool = dataclasses.field(default=False, metadata=setting(
+        help="Replace a run already in --output-dir."))
+    preset: str = dataclasses.field(default=defaults.DEFAULT_PRESET, metadata=setting(
+        help=f"Backbone: {defaults.DEFAULT_PRESET!r} (pretrained all-MiniLM-L6-v2, offline), "
+             "a local KerasHub preset or Hugging Face checkpoint folder, or a KerasHub preset "
+             "handle (needs network)."))
+    dataset: str = dataclasses.field(default="rotten_tomatoes", metadata=setting(
+        flags=("--dataset", "-d"), help=DATASET_HELP))
+    text_column: str = dataclasses.field(default="text", metadata=setting(
+        help="Text column of file datasets."))
+    text_pair_column: str | None = dataclasses.field(default=None, metadata=setting(
+        help="Second text column, for sentence-pair classification."))
+    label_column: str = dataclasses.field(default="label", metadata=setting(
+        help="Label column of file datasets."))
+    validation_data: str | None = dataclasses.field(default=None, metadata=setting(
+        help="Validation dataset spec for file datasets (default: 10% of train, stratified)."))
+    test_data: str | None = dataclasses.field(default=None, metadata=setting(
+        help="Test dataset spec for file datasets."))
+    adapter: str = dataclasses.field(default="houlsby", metadata=setting(
+        flags=("--adapter", "-a"), help=_adapter_help()))
+    bottleneck_size: int | None = dataclasses.field(default=None, metadata=setting(
+        flags=("--bottleneck",), minimum=1,
+        help="Adapter bottleneck size (overrides the adapter config; houlsby: "
+             f"{AdapterConfig.from_preset('houlsby').bottleneck_size})."))
+    layers: str | None = dataclasses.field(default=None, metadata=setting(
+        check=parse_layers,
+        help="Transformer blocks that get adapters: 'top:K', 'bottom:K' or comma-separated "
+             "indices like '3,4,5'; default every block."))
+    cache_frozen_prefix: bool = dataclasses.field(default=False, metadata=setting(
+        help="Compute the frozen lower blocks' outputs once and train the upper blocks on them "
+             "(needs --layers leaving lower blocks without adapters)."))
+    epochs: int = dataclasses.field(default=2, metadata=setting(
+        minimum=1, help="Passes over the training data."))
+    batch_size: int = dataclasses.field(default=32, metadata=setting(
+        minimum=1, help="Examples per training step."))
+    sequence_length: int = dataclasses.field(default=48, metadata=setting(
+        minimum=8,
+        help="Tokens per example, longer inputs are truncated (48 covers 96% of the Rotten "
+             "Tomatoes snippets whole)."))
+    learning_rate: float = dataclasses.field(default=defaults.LEARNING_RATE, metadata=setting(
+        flags=("--learning-rate", "--lr"), minimum=0, min_open=True,
+        help="Peak learning rate of AdamW."))
+    schedule: str = dataclasses.field(default="linear", metadata=setting(
+        choices=defaults.SCHEDULES, help="'linear': warm-up then linear decay to 0 (as Houlsby et al.)."))
+    warmup_fraction: float = dataclasses.field(default=defaults.WARMUP_FRACTION, metadata=setting(
+        flags=("--warmup",), minimum=0, maximum=1, max_open=True,
+        help="Share of training steps used for warm-up."))
+    weight_decay: float = dataclasses.field(default=defaults.WEIGHT_DECAY, metadata=setting(
+        minimum=0, help="AdamW's decoupled weight decay (none on biases and layer norms)."))
+    pooling: str = dataclasses.field(default="mean", metadata=setting(
+        choices=defaults.POOLINGS, help="How the classifier pools the token sequence."))
+    head_dropout: float = dataclasses.field(default=0.1, metadata=setting(
+        minimum=0, maximum=1, max_open=True, help="Dropout before the classifier layer."))
+    seed: int = dataclasses.field(default=0, metadata=setting(
+        help="Seed for weight initialisation, shuffling and dropout."))
+    max_train_examples: int | None = dataclasses.field(default=None, metadata=setting(
+        minimum=1, help="Use at most this many training examples (quick runs)."))
 
     def load_data(self):
         """The run's `TextClassificationData` (`load_dataset` with these settings).
@@ -75,6 +120,9 @@ class TrainConfig:
         Returns:
             A `keras_adapters.data.TextClassificationData`.
         """
+        # Imported here: the data package loads TensorFlow.
+        from keras_adapters.data import load_dataset
+
         return load_dataset(
             self.dataset,
             text_column=self.text_column,
@@ -86,6 +134,29 @@ class TrainConfig:
             max_examples=self.max_train_examples,
         )
 
+    def adapter_config(self):
+        """The run's `AdapterConfig`: `adapter` with `bottleneck_size` and `layers` applied.
+
+        Returns:
+            A `keras_adapters.AdapterConfig`.
+
+        Raises:
+            KerasAdaptersError: for an unknown preset, an unreadable file or
+                invalid overrides.
+
+        Example:
+
+        >>> from keras_adapters.training import TrainConfig
+        >>> TrainConfig(adapter="pfeiffer", bottleneck_size=8).adapter_config().bottleneck_size
+        8
+        """
+        overrides = {}
+        if self.bottleneck_size is not None:
+            overrides["bottleneck_size"] = self.bottleneck_size
+        if self.layers is not None:
+            overrides["layers"] = self.layers
+        return AdapterConfig.get(self.adapter, **overrides)
+
     def validate(self):
         """Checks the settings that do not depend on the model.
 
@@ -96,39 +167,4 @@ class TrainConfig:
             KerasAdaptersError: naming the first invalid setting and what is
                 allowed.
         """
-        def positive(name):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise KerasAdaptersError(f"`{name}` must be a positive integer; got {value!r}.")
-
-        for name in ("epochs", "batch_size", "sequence_length"):
-            positive(name)
-        if self.max_train_examples is not None:
-            positive("max_train_examples")
-        # Written as `not x > 0` so that NaN fails too.
-        if not self.learning_rate > 0:
-            raise KerasAdaptersError(
-                f"`learning_rate` must be positive; got {self.learning_rate!r}."
-            )
-        if self.schedule not in ("linear", "constant"):
-            raise KerasAdaptersError(
-                f"`schedule` must be 'linear' or 'constant'; got {self.schedule!r}."
-            )
-        if not 0 <= self.warmup_fraction < 1:
-            raise KerasAdaptersError(
-                f"`warmup_fraction` must be in [0, 1); got {self.warmup_fraction!r}."
-            )
-        if not self.weight_decay >= 0:
-            raise KerasAdaptersError(
-                f"`weight_decay` must be 0 or positive; got {self.weight_decay!r}."
-            )
-        if not 0 <= self.head_dropout < 1:
-            raise KerasAdaptersError(f"`head_dropout` must be in [0, 1); got {self.head_dropout!r}.")
-        if self.pooling not in POOLINGS:
-            raise KerasAdaptersError(
-                f"`pooling` must be one of {', '.join(POOLINGS)}; got {self.pooling!r}."
-            )
-        if self.sequence_length < 8:
-            raise KerasAdaptersError(
-                f"`sequence_length` must be at least 8; got {self.sequence_length}."
-            )
+        check_settings(self)

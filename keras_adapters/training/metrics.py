@@ -1,6 +1,7 @@
-"""Classification metrics computed from logits, with numpy."""
+"""Classification metrics computed from logits, with scikit-learn."""
 
 import numpy as np
+from sklearn import metrics as sklearn_metrics
 
 # Up to this many classes the metrics hold the full confusion matrix; above
 # it (e.g. 10,000 classes: 10^8 cells, about 1 GB as JSON) only per-class
@@ -29,6 +30,7 @@ def classification_metrics(labels, logits, label_names):
     Example:
 
     >>> import numpy as np
+    >>> from keras_adapters.training import classification_metrics
     >>> m = classification_metrics(np.array([0, 1, 1]),
     ...     np.array([[2.0, 0.0], [0.0, 2.0], [2.0, 0.0]]), ["neg", "pos"])
     >>> round(m["accuracy"], 4), round(m["macro_f1"], 4), m["confusion_matrix"]
@@ -43,38 +45,44 @@ def classification_metrics(labels, logits, label_names):
     """
     labels = np.asarray(labels, dtype="int64")
     logits = np.asarray(logits)
-    num_classes = len(label_names)
+    class_indices = np.arange(len(label_names))
     predictions = logits.argmax(axis=1)
-    # Per-class counts without the (num_classes x num_classes) matrix, which
-    # would not fit in memory for very many classes.
-    actual = np.bincount(labels, minlength=num_classes)
-    predicted = np.bincount(predictions, minlength=num_classes)
-    true_positive = np.bincount(labels[labels == predictions], minlength=num_classes)
-    per_class = {}
-    f1s = []
-    present = set(labels.tolist()) | set(predictions.tolist())
-    for index, name in enumerate(label_names):
-        precision = true_positive[index] / predicted[index] if predicted[index] else 0.0
-        recall = true_positive[index] / actual[index] if actual[index] else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        if index in present:
-            f1s.append(f1)
-        per_class[name] = {
-            "precision": float(precision),
-            "recall": float(recall),
-            "f1": float(f1),
-            "support": int(actual[index]),
-        }
+    if labels.size:
+        accuracy = sklearn_metrics.accuracy_score(labels, predictions)
+        # labels=None: the mean over the classes in `labels` or `predictions`.
+        macro_f1 = sklearn_metrics.f1_score(labels, predictions, average="macro", zero_division=0)
+        # Per-class counts without the (classes x classes) matrix, which would
+        # not fit in memory for very many classes.
+        precision, recall, f1, support = sklearn_metrics.precision_recall_fscore_support(
+            labels, predictions, labels=class_indices, zero_division=0
+        )
+    else:
+        # scikit-learn has no scores for zero examples (NaN or an error).
+        accuracy = macro_f1 = 0.0
+        precision = recall = f1 = support = np.zeros(len(label_names))
     metrics = {
         "num_examples": int(labels.size),
-        "accuracy": float((predictions == labels).mean()) if labels.size else 0.0,
-        "macro_f1": float(np.mean(f1s)) if f1s else 0.0,
+        "accuracy": float(accuracy),
+        "macro_f1": float(macro_f1),
+        # Not sklearn's `log_loss`: it takes probabilities and clips them,
+        # which caps the loss of confidently wrong predictions.
         "loss": _mean_cross_entropy(labels, logits),
-        "per_class": per_class,
+        "per_class": {
+            name: {
+                "precision": float(precision[index]),
+                "recall": float(recall[index]),
+                "f1": float(f1[index]),
+                "support": int(support[index]),
+            }
+            for index, name in enumerate(label_names)
+        },
     }
-    if num_classes <= CONFUSION_MATRIX_MAX_CLASSES:
-        confusion = np.zeros((num_classes, num_classes), dtype="int64")
-        np.add.at(confusion, (labels, predictions), 1)
+    if len(label_names) <= CONFUSION_MATRIX_MAX_CLASSES:
+        confusion = (
+            sklearn_metrics.confusion_matrix(labels, predictions, labels=class_indices)
+            if labels.size
+            else np.zeros((len(label_names), len(label_names)), "int64")
+        )
         metrics["confusion_matrix"] = confusion.tolist()
     return metrics
 

@@ -12,7 +12,8 @@ import json
 import os
 
 from keras_adapters.errors import KerasAdaptersError
-from keras_adapters.utils.atomic import check_writable, recover_leftovers
+from keras_adapters.utils.atomic import check_writable
+from keras_adapters.utils.leftovers import recover_leftovers
 
 __all__ = ["OutputLayout", "RunError", "prepare_output_dir"]
 

@@ -24,6 +24,7 @@ def tokenized(dataset, preprocessor, batch_size, shuffle_seed=None):
 
     >>> import tensorflow as tf
     >>> from keras_adapters.pretrained import load_preprocessor
+    >>> from keras_adapters.training import tokenized
     >>> data = tf.data.Dataset.from_tensor_slices((["a fine film", "a dull one", "ok"], [1, 0, 1]))
     >>> features, labels = next(iter(tokenized(data, load_preprocessor("minilm_l6", 8), 2)))
     >>> sorted(features), tuple(features["token_ids"].shape), labels.numpy().tolist()

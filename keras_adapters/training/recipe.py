@@ -13,16 +13,11 @@ import numbers
 
 import keras
 
+# The recipe's numbers are defined without Keras, for the settings and `--help`.
+from keras_adapters.defaults import LEARNING_RATE, WARMUP_FRACTION, WEIGHT_DECAY
 from keras_adapters.errors import KerasAdaptersError
 from keras_adapters.training.schedules import learning_rate_schedule
 
-#: Peak learning rate (adapters train well at rates far above full
-#: fine-tuning's 2e-5..5e-5).
-LEARNING_RATE = 1e-3
-#: AdamW's decoupled weight decay.
-WEIGHT_DECAY = 0.01
-#: Share of the training steps spent warming up.
-WARMUP_FRACTION = 0.1
 #: Variable names (regular expressions, as AdamW matches them) that get no
 #: weight decay: biases and layer-norm parameters.
 NO_WEIGHT_DECAY = ("bias", "gamma", "beta")

@@ -212,29 +212,41 @@ def write_run_directory(
         RunError: if `config.output_dir` holds something keras-adapters did
             not write, or a run and `config.overwrite` is False.
 
-    Example (re-publish a trained run's model under another directory):
+    Example (on a tiny random BERT preset: build the classifier as `train`
+    would, train it any way you like, then publish it as a run):
 
-    >>> import contextlib, io, os, tempfile
-    >>> from keras_adapters.training import TrainConfig, load_run, train_text_classifier, write_run_directory
+    >>> import os, tempfile
+    >>> import keras_hub
+    >>> from keras_adapters import PooledTextClassifier, add_adapters
+    >>> from keras_adapters.pretrained import backbone_fingerprint, load_backbone, load_preprocessor
+    >>> from keras_adapters.training import TrainConfig, load_run, write_run_directory
     >>> work = tempfile.mkdtemp()
+    >>> vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "great", "dull", "film", "mess"]
+    >>> preset = os.path.join(work, "tiny_bert")
+    >>> keras_hub.models.BertBackbone(
+    ...     vocabulary_size=len(vocabulary), num_layers=2, num_heads=2, hidden_dim=16,
+    ...     intermediate_dim=32, max_sequence_length=16).save_to_preset(preset)
+    >>> keras_hub.models.BertTokenizer(vocabulary=vocabulary).save_to_preset(preset)
     >>> with open(os.path.join(work, "reviews.csv"), "w") as f:
     ...     _ = f.write("text,label\\n")
     ...     for i in range(12):
     ...         _ = f.write(f"a great film number {i},good\\na dull mess number {i},bad\\n")
-    >>> config = TrainConfig(output_dir=os.path.join(work, "run"),
+    >>> config = TrainConfig(output_dir=os.path.join(work, "run"), preset=preset,
     ...                      dataset="csv:" + os.path.join(work, "reviews.csv"),
-    ...                      epochs=1, batch_size=8, sequence_length=8, bottleneck_size=4)
-    >>> with contextlib.redirect_stdout(io.StringIO()):  # Keras progress bars
-    ...     metrics = train_text_classifier(config, log=lambda message: None)
-    >>> import dataclasses
-    >>> from keras_adapters.pretrained import backbone_fingerprint, load_backbone
-    >>> run = load_run(config.output_dir)
-    >>> copy = dataclasses.replace(config, output_dir=os.path.join(work, "copy"))
-    >>> _ = write_run_directory(
-    ...     copy, run.model, copy.load_data(), run.preprocessor,
-    ...     backbone_fingerprint(load_backbone(copy.preset)), best_epoch=1, history=[])
-    >>> load_run(copy.output_dir).label_names
-    ['bad', 'good']
+    ...                      sequence_length=8, bottleneck_size=4)
+    >>> data, base = config.load_data(), load_backbone(config.preset)
+    >>> model = PooledTextClassifier(
+    ...     add_adapters(base, config.adapter, bottleneck_size=config.bottleneck_size),
+    ...     len(data.label_names), pooling=config.pooling, dropout=config.head_dropout)
+    >>> # ... train `model` here: `fit`, a custom loop, a keras-tuner trial ...
+    >>> metrics = write_run_directory(
+    ...     config, model, data, load_preprocessor(config.preset, config.sequence_length),
+    ...     backbone_fingerprint(base), best_epoch=1, history=[])
+    >>> sorted(os.listdir(config.output_dir)), metrics["validation"]["num_examples"] > 0
+    (['adapter', 'metrics.json', 'run.json'], True)
+    >>> labels, probabilities = load_run(config.output_dir).predict_texts(["a great film"])
+    >>> labels[0] in ("bad", "good"), probabilities.shape
+    (True, (1, 2))
     """
     started = time.perf_counter() if started is None else started
     if directory is None:

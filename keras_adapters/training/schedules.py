@@ -5,10 +5,9 @@ import numbers
 import keras
 from keras import ops
 
+# The schedule names are defined without Keras, for the settings and `--help`.
+from keras_adapters.defaults import SCHEDULES
 from keras_adapters.errors import KerasAdaptersError
-
-#: Learning-rate schedules `learning_rate_schedule` builds by name.
-SCHEDULES = ("linear", "constant")
 
 
 @keras.saving.register_keras_serializable(package="keras_adapters")

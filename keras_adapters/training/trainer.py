@@ -7,12 +7,12 @@ validation, test it, and write a run directory
 """
 
 import os
+import shutil
 import time
 
 import keras
 import numpy as np
 
-from keras_adapters.config import AdapterConfig
 from keras_adapters.data.loading import describe_labels
 from keras_adapters.errors import KerasAdaptersError
 from keras_adapters.pretrained import backbone_fingerprint, load_backbone, load_preprocessor
@@ -20,9 +20,12 @@ from keras_adapters.saving import load_adapters, read_adapter_file, save_adapter
 from keras_adapters.surgery import add_adapters
 from keras_adapters.tasks import PooledTextClassifier
 from keras_adapters.training.callbacks import BestAdapterCheckpoint, TrainingLog
+from keras_adapters.training.frozen_prefix import disable_prefix_dropout
 from keras_adapters.training.output_dir import holds_entries, prepare_output_dir
 from keras_adapters.training.pipeline import tokenized
 from keras_adapters.training.plots import plot_training_curves
+from keras_adapters.training.prefix_cache import cache_frozen_prefix
+from keras_adapters.training.prefix_store import RUN_CACHE_DIR
 from keras_adapters.training.run_directory import (
     ADAPTER_DIR,
     CURVE_FILE,
@@ -157,10 +160,7 @@ def train_text_classifier(config, log=print):
     """
     started = time.perf_counter()
     config.validate()
-    adapter_config = AdapterConfig.get(
-        config.adapter,
-        **({"bottleneck_size": config.bottleneck_size} if config.bottleneck_size else {}),
-    )
+    adapter_config = config.adapter_config()  # with --bottleneck and --layers applied
     data = config.load_data()
     output_dir = prepare_output_dir(config.output_dir, config.overwrite, RUN_LAYOUT)
     keras.utils.set_random_seed(config.seed)
@@ -189,6 +189,8 @@ def train_text_classifier(config, log=print):
         total_steps=total_steps,
         warmup_fraction=config.warmup_fraction,
     )
+    # Checked before anything is written: refuses when there is no frozen prefix.
+    trainer = _frozen_prefix_trainer(model, config, log) if config.cache_frozen_prefix else model
 
     # Written under a temporary name and switched in when complete: an earlier
     # run in `output_dir` stays intact until then. On Ctrl-C a new run
@@ -215,11 +217,16 @@ def train_text_classifier(config, log=print):
 
         checkpoint = BestAdapterCheckpoint(save_checkpoint, monitor="val_accuracy")
         training_log = TrainingLog()
-        train_ds = tokenized(data.train, preprocessor, config.batch_size, shuffle_seed=config.seed)
+        # The cache shuffles its examples itself and keys them by their order.
+        shuffle_seed = None if trainer is not model else config.seed
+        train_ds = tokenized(data.train, preprocessor, config.batch_size, shuffle_seed=shuffle_seed)
         validation_ds = tokenized(data.validation, preprocessor, config.batch_size)
+        if trainer is not model:
+            # Used only by a cache too large for memory; removed after training.
+            trainer.cache_dir = os.path.join(run_dir, RUN_CACHE_DIR)
         train_started = time.perf_counter()
         try:
-            model.fit(
+            trainer.fit(
                 train_ds,
                 validation_data=validation_ds,
                 epochs=config.epochs,
@@ -228,7 +235,13 @@ def train_text_classifier(config, log=print):
             )
         except KeyboardInterrupt:
             raise _interrupted(output_dir, checkpoint_dir) from None
+        finally:
+            if trainer is not model:
+                shutil.rmtree(trainer.cache_dir, ignore_errors=True)
         training_seconds = time.perf_counter() - train_started
+        if trainer is not model:
+            cache = trainer.last_cache
+            log(f"Frozen-prefix cache: {cache.nbytes / 1e6:,.1f} MB in {cache.location} ({cache.source})")
 
         # Evaluate the best epoch, as saved: reload it, which also proves the
         # files restore the model.
@@ -251,6 +264,22 @@ def train_text_classifier(config, log=print):
         # Again before replacing: files may have appeared there meanwhile.
         prepare_output_dir(output_dir, config.overwrite, RUN_LAYOUT)
     return metrics
+
+
+def _frozen_prefix_trainer(model, config, log):
+    """`--cache-frozen-prefix`: the model's frozen prefix without dropout, behind a cache.
+
+    Raises:
+        KerasAdaptersError: when no frozen prefix exists (`--layers` must
+            leave the lower blocks without adapters).
+    """
+    disable_prefix_dropout(model)
+    trainer = cache_frozen_prefix(model, seed=config.seed)
+    log(
+        f"Frozen-prefix cache: the embeddings and blocks 0-{trainer.split.block - 1} run once "
+        f"(without dropout); training runs block {trainer.split.block} and above."
+    )
+    return trainer
 
 
 def _interrupted(output_dir, checkpoint_dir):

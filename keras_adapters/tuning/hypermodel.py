@@ -6,19 +6,19 @@ import keras
 import keras_tuner
 
 from keras_adapters import pretrained
-from keras_adapters.config import AdapterConfig
+from keras_adapters.adapter_kinds import uses_bottleneck
+from keras_adapters.config import AdapterConfig, layers_label, parse_layers, resolve_layer_selection
+# Defined without Keras, for the settings and `--help`.
+from keras_adapters.defaults import DEFAULT_BOTTLENECK_SIZES
 from keras_adapters.errors import KerasAdaptersError
 from keras_adapters.surgery import add_adapters
 from keras_adapters.surgery.adapted_backbone import MAX_BOTTLENECK_PER_HIDDEN
 from keras_adapters.surgery.layer_count import num_adaptable_blocks
 from keras_adapters.tasks import PooledTextClassifier
-from keras_adapters.training import recipe
+from keras_adapters.training import prefix_cache, recipe
+from keras_adapters.training.frozen_prefix import disable_prefix_dropout
 from keras_adapters.tuning.checkpoints import use_task_weight_checkpoints
 from keras_adapters.utils.parameters import count_parameters
-
-#: Bottleneck sizes tried by default: Houlsby et al.'s {8, 64, 256} and the
-#: powers of two between them.
-DEFAULT_BOTTLENECK_SIZES = (8, 16, 32, 64, 128, 256)
 
 #: Extra per-epoch entries `AdapterHyperModel.fit` adds to the history, so
 #: keras-tuner records them with each trial's metrics (`trial.metrics`).
@@ -29,45 +29,6 @@ FIT_SECONDS = "fit_seconds"
 #: (`max_model_size`, also a count of trainable parameters).
 OWN_BUDGET = "max_trainable_parameters"
 KERAS_TUNER_BUDGET = "max_model_size"
-
-
-def _layer_label(spec):
-    """Canonical hyperparameter value (a string) for a layer selection."""
-    if spec is None or spec == "all":
-        return "all"
-    if isinstance(spec, str):
-        where, _, count = spec.partition(":")
-        if where in ("top", "bottom") and count.isdigit() and int(count) > 0:
-            return f"{where}:{int(count)}"
-        raise KerasAdaptersError(
-            f"Invalid layer selection {spec!r}. Allowed: 'all', 'top:K', 'bottom:K' "
-            "(K > 0), or a list of layer indices."
-        )
-    indices = sorted(int(i) for i in spec)
-    if not indices or indices[0] < 0 or len(set(indices)) != len(indices):
-        raise KerasAdaptersError(f"Invalid layer selection {list(spec)!r}: distinct indices >= 0.")
-    return ",".join(str(i) for i in indices)
-
-
-def _resolve_layers(label, num_blocks):
-    """Layer indices (or None for all) of a `_layer_label` string.
-
-    `num_blocks` counts every transformer block that takes adapters
-    (`num_adaptable_blocks`: encoder and decoder for BART), so `"top:K"`
-    selects the last K of them, as `AdapterConfig.layers` indexes them.
-    """
-    if label == "all":
-        return None
-    where, _, count = label.partition(":")
-    if where in ("top", "bottom"):
-        count = int(count)
-        if count > num_blocks:
-            raise KerasAdaptersError(
-                f"Layer selection {label!r} asks for {count} layers; the backbone has "
-                f"{num_blocks} transformer blocks."
-            )
-        return tuple(range(num_blocks - count, num_blocks)) if where == "top" else tuple(range(count))
-    return tuple(int(i) for i in label.split(","))
 
 
 def default_compile(model, learning_rate, weight_decay=recipe.WEIGHT_DECAY, **compile_kwargs):
@@ -111,8 +72,10 @@ class AdapterHyperModel(keras_tuner.HyperModel):
 
     - `bottleneck_size`: `hp.Choice` over `bottleneck_sizes`.
     - `learning_rate`: `hp.Choice` over `learning_rates`, when given.
-    - `adapter`: `hp.Choice` over `adapter_presets` (placement and
-      layer-norm training), when given.
+    - `adapter`: `hp.Choice` over `adapter_presets` (the method, placement
+      and layer-norm training), when given: e.g. `["pfeiffer", "parallel",
+      "lora", "ia3"]`; `bottleneck_size` applies to the bottleneck and
+      parallel ones only.
     - `layers`: `hp.Choice` over `layers` selections, when given.
 
     The backbone is read from disk (for a preset) once, at the first build,
@@ -166,7 +129,10 @@ class AdapterHyperModel(keras_tuner.HyperModel):
         adapter_presets: optional list of adapter preset names (e.g.
             `["houlsby", "pfeiffer"]`) to choose from instead of `adapter`.
         layers: optional list of layer selections to choose from: `"all"`,
-            `"top:K"`, `"bottom:K"` or a list of layer indices.
+            `"top:K"`, `"bottom:K"`, a list of block indices or `"3,4,5"`
+            (as `AdapterConfig.layers` takes them; see
+            `keras_adapters.config.parse_layers`). Each trial's config
+            records the block indices the selection resolved to.
         learning_rates: optional list of peak learning rates to choose from.
         learning_rate: the peak learning rate when `learning_rates` is None.
         learning_rate_schedule: optional callable `peak -> schedule` (a
@@ -178,6 +144,16 @@ class AdapterHyperModel(keras_tuner.HyperModel):
         seed: optional int; when set, every build reseeds Keras, so trials
             with the same settings start from the same adapter and head
             initialisation.
+        cache_frozen_prefix: train each trial through
+            `keras_adapters.training.cache_frozen_prefix`: `build` turns off
+            the frozen prefix's dropout (`disable_prefix_dropout`), `fit`
+            trains on the prefix's outputs, computed once and reused by
+            every trial with the same prefix and data (pass the training
+            data unshuffled; the cache shuffles it each epoch). Raises
+            `KerasAdaptersError` in `build` when a trial's model has no
+            frozen prefix (adapters or trained layer norms in block 0).
+        prefix_cache_dir: directory for frozen-prefix caches too large for
+            memory; None: memory only.
         adapter_name: name of the adapter in each model.
         name, tunable: as for `keras_tuner.HyperModel`.
 
@@ -219,6 +195,8 @@ class AdapterHyperModel(keras_tuner.HyperModel):
         compile_task=None,
         max_trainable_parameters=None,
         seed=None,
+        cache_frozen_prefix=False,
+        prefix_cache_dir=None,
         adapter_name="default",
         name=None,
         tunable=True,
@@ -250,7 +228,8 @@ class AdapterHyperModel(keras_tuner.HyperModel):
             if not presets or len(set(presets)) != len(presets):
                 raise KerasAdaptersError(f"`adapter_presets` must be distinct preset names; got {presets}.")
             self.adapter_presets = presets
-        self.layers = None if layers is None else [_layer_label(spec) for spec in layers]
+        # Text labels ("all", "top:3", "3,4,5") as hyperparameter values.
+        self.layers = None if layers is None else [layers_label(spec) for spec in layers]
         if self.layers is not None and (not self.layers or len(set(self.layers)) != len(self.layers)):
             raise KerasAdaptersError(f"`layers` must be distinct, non-empty selections; got {self.layers}.")
         if max_trainable_parameters is not None and not max_trainable_parameters > 0:
@@ -264,6 +243,8 @@ class AdapterHyperModel(keras_tuner.HyperModel):
         self.compile_task = compile_task or default_compile
         self.max_trainable_parameters = max_trainable_parameters
         self.seed = seed
+        self.cache_frozen_prefix = cache_frozen_prefix
+        self.prefix_cache_dir = prefix_cache_dir
         self.adapter_name = adapter_name
         is_preset = isinstance(backbone, str) or hasattr(backbone, "__fspath__")
         if not is_preset and not isinstance(backbone, keras.Model):
@@ -330,10 +311,18 @@ class AdapterHyperModel(keras_tuner.HyperModel):
         config = self.adapter
         if self.adapter_presets is not None:
             config = AdapterConfig.from_preset(hp.Choice("adapter", self.adapter_presets))
-        overrides = {"bottleneck_size": bottleneck}
+        # LoRA and (IA)^3 have no bottleneck: the method is the dimension
+        # (`adapter_presets=["pfeiffer", "parallel", "lora", "ia3"]`).
+        overrides = {"bottleneck_size": bottleneck} if uses_bottleneck(config.kind) else {}
         if self.layers is not None:
-            label = hp.Choice("layers", self.layers)
-            overrides["layers"] = _resolve_layers(label, num_adaptable_blocks(self.backbone))
+            # Resolved here, so a trial's config records the blocks it trained
+            # and a "top:K" too deep for the backbone fails before building.
+            selection = parse_layers(hp.Choice("layers", self.layers))
+            overrides["layers"] = (
+                None
+                if selection is None
+                else resolve_layer_selection(selection, num_adaptable_blocks(self.backbone))
+            )
         return config.replace(**overrides)
 
     def trial_learning_rate(self, hp):
@@ -370,6 +359,8 @@ class AdapterHyperModel(keras_tuner.HyperModel):
             )
         schedule = self.learning_rate_schedule(peak) if self.learning_rate_schedule else peak
         self.compile_task(model, schedule)
+        if self.cache_frozen_prefix:
+            disable_prefix_dropout(model)  # what the cache requires; refuses without a prefix
         if model.optimizer is not None and not model.optimizer.built:
             # Create the optimizer's slot variables now, eagerly. Left to
             # `fit`, Keras creates them while tracing, and every slot variable
@@ -422,7 +413,12 @@ class AdapterHyperModel(keras_tuner.HyperModel):
                 f"max_trainable_parameters={budget:,}. Not trained."
             )
         started = time.perf_counter()
-        history = model.fit(*args, **kwargs)
+        trainer = model
+        if self.cache_frozen_prefix:
+            trainer = prefix_cache.cache_frozen_prefix(
+                model, cache_dir=self.prefix_cache_dir, seed=self.seed
+            )
+        history = trainer.fit(*args, **kwargs)
         seconds = time.perf_counter() - started
         epochs = len(history.epoch)
         history.history[TRAINABLE_PARAMETERS] = [float(trainable)] * epochs

@@ -19,23 +19,27 @@ from keras_adapters.errors import KerasAdaptersError
 import dataclasses
 import functools
 import os
+import shutil
 import time
 
 import keras
 import keras_tuner
 
 from keras_adapters.pretrained import backbone_fingerprint, load_backbone, load_preprocessor
+from keras_adapters.surgery import add_adapters
+from keras_adapters.surgery.layer_count import lowest_trainable_block
 from keras_adapters.tasks import PooledTextClassifier
 from keras_adapters.training.schedules import WarmupLinearDecay
 from keras_adapters.training import (
-    TrainConfig,
     prepare_output_dir,
     tokenized,
     write_run_directory,
 )
 from keras_adapters.training.output_dir import OutputLayout
+from keras_adapters.training.prefix_store import RUN_CACHE_DIR
+# TuneConfig is re-exported: `keras_adapters.tuning.text_classification.TuneConfig` is public.
+from keras_adapters.tuning.config import BEST_DIR, TUNERS, TuneConfig  # noqa: F401
 from keras_adapters.tuning.hypermodel import (
-    DEFAULT_BOTTLENECK_SIZES,
     AdapterHyperModel,
     default_compile,
 )
@@ -49,10 +53,7 @@ from keras_adapters.tuning.results import (
 from keras_adapters.utils.atomic import atomic_directory
 from keras_adapters.utils.parameters import count_parameters
 
-TUNERS = ("random", "bayesian", "hyperband")
-OBJECTIVES = ("val_accuracy", "val_loss")
 TRIALS_DIR = "trials"
-BEST_DIR = "best"
 SEARCH_FORMAT = "keras-adapters/adapter-search"
 
 
@@ -98,76 +99,24 @@ class TuningError(KerasAdaptersError):
     """A search that cannot run or produced no usable trial."""
 
 
-@dataclasses.dataclass
-class TuneConfig(TrainConfig):
-    """Settings of a search (the `keras-adapters tune` options).
+def _check_frozen_prefix(backbone, train, config):
+    """Refuses `--cache-frozen-prefix` before the search when a trial would have no frozen prefix.
 
-    Every `TrainConfig` field means what it means for `train` (data,
-    backbone, sequence length, epochs per trial, schedule, ...), except
-    `bottleneck_size`, which is replaced by the choices below; the best
-    trial is written as the run `train` would have written with its values.
-
-    Args:
-        bottleneck_sizes: bottleneck sizes to choose from.
-        learning_rates: peak learning rates to choose from; None: use
-            `learning_rate` for every trial.
-        adapter_presets: adapter presets to choose from (e.g.
-            `("houlsby", "pfeiffer")`); None: use `adapter`.
-        max_trials: trials for random and Bayesian search (Hyperband sizes
-            its brackets from `epochs` as `max_epochs`, factor 3).
-        tuner: `"random"`, `"bayesian"` or `"hyperband"`.
-        objective: `"val_accuracy"` (maximised) or `"val_loss"`.
-        max_trainable_parameters: trials over this budget are not trained.
-        verbose: Keras/keras-tuner verbosity during the search.
-
-    Example:
-
-    >>> config = TuneConfig(output_dir="runs/tune", bottleneck_sizes=(8, 64, 256), max_trials=3)
-    >>> config.validate()
-    >>> config.train_config({"bottleneck_size": 64}).bottleneck_size
-    64
-    >>> TuneConfig(tuner="grid").validate()
-    Traceback (most recent call last):
-    ...
-    keras_adapters.errors.KerasAdaptersError: `tuner` must be one of random, bayesian, hyperband; got 'grid'.
+    Raises:
+        TuningError: when an adapter setting searched trains block 0 or the
+            embeddings (nothing below its adapters is frozen).
     """
-
-    output_dir: str = "runs/adapter-tune"
-    bottleneck_sizes: tuple = DEFAULT_BOTTLENECK_SIZES
-    learning_rates: tuple | None = None
-    adapter_presets: tuple | None = None
-    max_trials: int = 6
-    tuner: str = "random"
-    objective: str = "val_accuracy"
-    max_trainable_parameters: int | None = None
-    verbose: int = 1
-
-    def validate(self):
-        """Raises ValueError naming the first invalid setting."""
-        super().validate()
-        if self.bottleneck_size is not None:
-            raise KerasAdaptersError("A search takes `bottleneck_sizes`, not `bottleneck_size`.")
-        if self.tuner not in TUNERS:
-            raise KerasAdaptersError(f"`tuner` must be one of {', '.join(TUNERS)}; got {self.tuner!r}.")
-        if self.objective not in OBJECTIVES:
-            raise KerasAdaptersError(
-                f"`objective` must be one of {', '.join(OBJECTIVES)}; got {self.objective!r}."
-            )
-        if isinstance(self.max_trials, bool) or not isinstance(self.max_trials, int) or self.max_trials < 1:
-            raise KerasAdaptersError(f"`max_trials` must be a positive integer; got {self.max_trials!r}.")
-
-    def train_config(self, values):
-        """The `TrainConfig` of one trial's settings, writing to `best/`."""
-        fields = {f.name for f in dataclasses.fields(TrainConfig)}
-        data = {k: v for k, v in dataclasses.asdict(self).items() if k in fields}
-        data.update(
-            output_dir=os.path.join(self.output_dir, BEST_DIR),
-            overwrite=True,
-            bottleneck_size=values["bottleneck_size"],
-            learning_rate=values.get("learning_rate", self.learning_rate),
-            adapter=values.get("adapter", self.adapter),
+    for adapter in config.adapter_presets or [train.adapter]:
+        settings = dataclasses.replace(
+            train, adapter=adapter, bottleneck_size=min(config.bottleneck_sizes)
         )
-        return TrainConfig(**data)
+        block = lowest_trainable_block(add_adapters(backbone, settings.adapter_config()))
+        if not block:
+            raise TuningError(
+                f"--cache-frozen-prefix needs frozen lower blocks, but adapter {adapter!r} with "
+                f"layers {train.layers or 'all'} trains block 0 or the embeddings: nothing to "
+                "cache. Pass --layers top:K (adapters in the top K blocks only)."
+            )
 
 
 def _make_tuner(kind, hypermodel, *, objective, max_trials, max_epochs, directory, project_name,
@@ -218,60 +167,77 @@ def tune_text_classifier(config, log=print):
             replace no earlier search: an earlier search is replaced only
             by a finished one).
 
-    Example (two trials on the real MiniLM and a tiny CSV file):
+    Example (a tiny random BERT preset and a tiny CSV file; the default
+    preset is the real MiniLM). Of the two bottleneck sizes, 8 is over the
+    parameter budget, so only one trial trains:
 
     >>> import contextlib, io, os, tempfile
+    >>> import keras_hub
+    >>> from keras_adapters.training import TrainConfig
+    >>> from keras_adapters.tuning.text_classification import TuneConfig, tune_text_classifier
     >>> work = tempfile.mkdtemp()
+    >>> vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "great", "dull", "film", "mess"]
+    >>> preset = os.path.join(work, "tiny_bert")
+    >>> keras_hub.models.BertBackbone(
+    ...     vocabulary_size=len(vocabulary), num_layers=2, num_heads=2, hidden_dim=16,
+    ...     intermediate_dim=32, max_sequence_length=16).save_to_preset(preset)
+    >>> keras_hub.models.BertTokenizer(vocabulary=vocabulary).save_to_preset(preset)
     >>> with open(os.path.join(work, "reviews.csv"), "w") as f:
     ...     _ = f.write("text,label\\n")
     ...     for i in range(12):
     ...         _ = f.write(f"a great film number {i},good\\na dull mess number {i},bad\\n")
-    >>> config = TuneConfig(output_dir=os.path.join(work, "search"),
-    ...                     dataset="csv:" + os.path.join(work, "reviews.csv"),
-    ...                     bottleneck_sizes=(2, 8), max_trials=2, epochs=1, batch_size=8,
-    ...                     sequence_length=8, verbose=0)
+    >>> trials = TrainConfig(preset=preset, dataset="csv:" + os.path.join(work, "reviews.csv"),
+    ...                      epochs=1, batch_size=8, sequence_length=8)
+    >>> config = TuneConfig(output_dir=os.path.join(work, "search"), train=trials,
+    ...                     bottleneck_sizes=(2, 8), max_trainable_parameters=1000,
+    ...                     max_trials=2, verbose=0)
     >>> with contextlib.redirect_stdout(io.StringIO()):
     ...     result = tune_text_classifier(config, log=lambda message: None)
-    >>> sorted(row.bottleneck_size for row in result["rows"])
-    [2, 8]
+    >>> sorted((row.bottleneck_size, row.status, row.over_budget) for row in result["rows"])
+    [(2, 'COMPLETED', None), (8, 'FAILED', 'max_trainable_parameters')]
     >>> sorted(os.listdir(os.path.join(config.output_dir, "best")))
     ['adapter', 'metrics.json', 'run.json']
     """
     started = time.perf_counter()
     config.validate()
-    data = config.load_data()
+    train = config.train  # what every trial trains with
+    data = train.load_data()
     if data.validation is None:
-        raise TuningError(f"Dataset {config.dataset!r} has no validation split to tune on.")
+        raise TuningError(f"Dataset {train.dataset!r} has no validation split to tune on.")
     output_dir = prepare_output_dir(config.output_dir, config.overwrite, SEARCH_LAYOUT)
-    keras.utils.set_random_seed(config.seed)
+    keras.utils.set_random_seed(train.seed)
 
     # Read once; every trial clones it (add_adapters never modifies it).
-    backbone = load_backbone(config.preset)
+    backbone = load_backbone(train.preset)
     fingerprint = backbone_fingerprint(backbone)
-    preprocessor = load_preprocessor(config.preset, config.sequence_length)
+    preprocessor = load_preprocessor(train.preset, train.sequence_length)
     num_classes = len(data.label_names)
-    steps = -(-data.num_examples["train"] // config.batch_size) * config.epochs
+    steps = -(-data.num_examples["train"] // train.batch_size) * train.epochs
 
     def schedule(peak):
-        if config.schedule == "linear":
-            return WarmupLinearDecay(peak, steps, int(config.warmup_fraction * steps))
+        if train.schedule == "linear":
+            return WarmupLinearDecay(peak, steps, int(train.warmup_fraction * steps))
         return peak
 
     hypermodel = AdapterHyperModel(
         backbone,
         lambda adapted, hp: PooledTextClassifier(
-            adapted, num_classes, pooling=config.pooling, dropout=config.head_dropout
+            adapted, num_classes, pooling=train.pooling, dropout=train.head_dropout
         ),
         bottleneck_sizes=config.bottleneck_sizes,
-        adapter=config.adapter,
+        adapter=train.adapter,
         adapter_presets=config.adapter_presets,
+        layers=None if train.layers is None else [train.layers],
         learning_rates=config.learning_rates,
-        learning_rate=config.learning_rate,
+        learning_rate=train.learning_rate,
         learning_rate_schedule=schedule,
-        compile_task=functools.partial(default_compile, weight_decay=config.weight_decay),
+        compile_task=functools.partial(default_compile, weight_decay=train.weight_decay),
         max_trainable_parameters=config.max_trainable_parameters,
-        seed=config.seed,
+        seed=train.seed,
+        cache_frozen_prefix=train.cache_frozen_prefix,
     )
+    if train.cache_frozen_prefix:
+        _check_frozen_prefix(backbone, train, config)
     choices = len(config.bottleneck_sizes) * len(config.learning_rates or [0]) * len(
         config.adapter_presets or [0]
     )
@@ -288,31 +254,36 @@ def tune_text_classifier(config, log=print):
             hypermodel,
             objective=config.objective,
             max_trials=config.max_trials,
-            max_epochs=config.epochs,
+            max_epochs=train.epochs,
             directory=search_dir,
             project_name=TRIALS_DIR,
-            seed=config.seed,
+            seed=train.seed,
             # Over-budget choices fail by design; do not let them end the search.
             max_consecutive_failed_trials=max(3, choices + 1),
         )
         log(
             f"Search: {config.tuner}, objective {config.objective}, bottlenecks "
-            f"{list(config.bottleneck_sizes)}, backbone {config.preset} ({type(backbone).__name__}); "
+            f"{list(config.bottleneck_sizes)}, backbone {train.preset} ({type(backbone).__name__}); "
             f"data {data.name}: " + ", ".join(f"{k} {v:,}" for k, v in data.num_examples.items())
         )
-        train_ds = tokenized(data.train, preprocessor, config.batch_size, shuffle_seed=config.seed)
-        validation_ds = tokenized(data.validation, preprocessor, config.batch_size)
+        # With the frozen-prefix cache, every trial reads the data in one order
+        # (part of the cache's key) and the cache reshuffles it each epoch.
+        shuffle_seed = None if train.cache_frozen_prefix else train.seed
+        train_ds = tokenized(data.train, preprocessor, train.batch_size, shuffle_seed=shuffle_seed)
+        validation_ds = tokenized(data.validation, preprocessor, train.batch_size)
+        # Only caches too large for memory go there; removed after the search.
+        hypermodel.prefix_cache_dir = os.path.join(search_dir, RUN_CACHE_DIR)
 
         search_started = time.perf_counter()
         summary = {
             "format": SEARCH_FORMAT,
             "format_version": 1,
-            "settings": dataclasses.asdict(config),
+            "settings": config.settings_record(),
             "backbone_fingerprint": fingerprint,
             "backbone_parameters": count_parameters(backbone).total,
         }
         try:
-            tuner.search(train_ds, validation_data=validation_ds, epochs=config.epochs,
+            tuner.search(train_ds, validation_data=validation_ds, epochs=train.epochs,
                          verbose=config.verbose)
         except KeyboardInterrupt:
             rows = collect_trial_results(tuner, hypermodel)
@@ -329,6 +300,8 @@ def tune_text_classifier(config, log=print):
                 f"The search stopped: {str(e).splitlines()[0]} The last failure was: {last}. "
                 + _where_results_are(output_dir)
             ) from None
+        finally:
+            shutil.rmtree(hypermodel.prefix_cache_dir, ignore_errors=True)
         search_seconds = time.perf_counter() - search_started
 
         rows = collect_trial_results(tuner, hypermodel)

@@ -1,56 +1,33 @@
 """Atomic writes: at every instant a path holds its complete old or complete new content.
 
 Files (`atomic_file`) are written under a hidden temporary name next to the
-target, flushed to disk and renamed over it.
-
-Directories (`atomic_directory`) are built under a hidden temporary name next
-to the target and switched in when complete:
-
-- no old directory: one rename;
-- an old directory: on Linux, `renameat2(RENAME_EXCHANGE)` swaps the two in
-  one step, then the old copy (now under the temporary name) is removed.
-  Where the exchange is not available (other systems, file systems without
-  it) the old directory is first renamed to a hidden `.old-` name and the new
-  one renamed into place; a process killed between the two renames leaves the
-  old copy under that name, and the next write to the path puts it back.
-
-Temporary names are `.NAME.partial-PID-RANDOM` and `.NAME.old-PID-RANDOM`.
-Names starting with a dot are ignored by TF Serving (and by `ls`). What a
-killed process leaves behind is cleaned up by `recover_leftovers`, which
-every write to the path calls first: partial copies of processes that no
-longer run are removed, and an `.old-` copy is renamed back when the path
-itself is missing (it is then the only complete copy).
+target, flushed to disk and renamed over it. Directories (`atomic_directory`)
+are built under a hidden temporary name next to the target and switched in
+when complete (`keras_adapters.utils.directory_swap`: one atomic exchange on
+Linux). What a killed process leaves behind is cleaned up first by every
+write to the same path (`keras_adapters.utils.leftovers`).
 
 A symbolic link at the target is followed: the file or directory it points to
 is replaced and the link is kept.
 """
 
 import contextlib
-import ctypes
-import errno
-import functools
 import json
 import os
-import re
-import secrets
-import shutil
-import sys
 import tempfile
 
 from keras_adapters.errors import KerasAdaptersError
+from keras_adapters.utils.directory_swap import switch_in
+from keras_adapters.utils.leftovers import (
+    PARTIAL,
+    fsync_directory,
+    in_progress,
+    recover_leftovers,
+    remove_path,
+    temporary_prefix,
+)
 
-_PARTIAL = "partial"
-_OLD = "old"
-# `.NAME.partial-PID-RANDOM`; releases before the PID was recorded wrote
-# `.NAME.partial-RANDOM`, whose owner is unknown (treated as gone).
-_LEFTOVER = re.compile(r"\.(?P<name>.+)\.(?P<kind>partial|old)-(?:(?P<pid>\d+)-)?[a-z0-9_]+")
-
-# Temporary paths this process is writing now (never cleaned as leftovers).
-_in_progress = set()
-
-# linux/fs.h
-_AT_FDCWD = -100
-_RENAME_EXCHANGE = 2
+__all__ = ["atomic_directory", "atomic_file", "atomic_write_json", "check_writable"]
 
 
 def _umask():
@@ -62,151 +39,6 @@ def _umask():
 def _resolve(path):
     """Absolute `path` with symbolic links followed."""
     return os.path.realpath(os.fspath(path))
-
-
-def _temporary_prefix(path, kind):
-    return f".{os.path.basename(path)}.{kind}-{os.getpid()}-"
-
-
-def _fsync_directory(path):
-    """Makes the renames in directory `path` durable (best effort)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return  # e.g. Windows cannot open directories
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _remove(path):
-    """Removes a file or directory tree; a missing path is fine."""
-    if os.path.isdir(path) and not os.path.islink(path):
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(path)
-
-
-def _owner_gone(pid, path):
-    """Whether the process that wrote leftover `path` no longer runs."""
-    if pid is None:
-        return True
-    if pid == os.getpid():
-        return path not in _in_progress
-    if os.name != "posix":
-        return False  # no safe liveness check: keep it
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except OSError:
-        return False  # e.g. EPERM: it runs, as another user
-    return False
-
-
-def leftovers(path):
-    """Temporary copies of `path` that this module left next to it.
-
-    Args:
-        path: a file or directory written with `atomic_file` or
-            `atomic_directory`.
-
-    Returns:
-        List of `(kind, leftover path, pid)`: kind `"partial"` (a copy being
-        written, or an old copy being removed) or `"old"` (an old directory
-        moved aside by the two-rename fallback); pid of the writer, or None
-        when unknown. Sorted with `"old"` first.
-
-    Example:
-
-    >>> import os, tempfile
-    >>> parent = tempfile.mkdtemp()
-    >>> os.mkdir(os.path.join(parent, ".adapter.partial-999999999-abc"))
-    >>> leftovers(os.path.join(parent, "adapter"))[0][0]
-    'partial'
-    """
-    path = _resolve(path)
-    parent, name = os.path.split(path)
-    try:
-        entries = os.listdir(parent)
-    except OSError:
-        return []
-    found = []
-    for entry in entries:
-        match = _LEFTOVER.fullmatch(entry)
-        if match and match["name"] == name:
-            pid = int(match["pid"]) if match["pid"] else None
-            found.append((match["kind"], os.path.join(parent, entry), pid))
-    return sorted(found, key=lambda item: (item[0] != _OLD, item[1]))
-
-
-def recover_leftovers(path):
-    """Cleans up after writes to `path` that a killed process left unfinished.
-
-    Leftovers of processes that still run are left alone. An `.old-` copy is
-    renamed back to `path` when `path` is missing (it is the only complete
-    copy); every other leftover is removed: an unfinished new copy, or an old
-    copy that the new one already replaced.
-
-    Args:
-        path: a file or directory written with `atomic_file` or
-            `atomic_directory`.
-
-    Returns:
-        List of `(action, leftover path)`, action `"restored"` or `"removed"`.
-
-    Example:
-
-    >>> import os, tempfile
-    >>> parent = tempfile.mkdtemp()
-    >>> os.mkdir(os.path.join(parent, ".adapter.partial-999999999-abc"))
-    >>> [action for action, _ in recover_leftovers(os.path.join(parent, "adapter"))]
-    ['removed']
-    >>> os.listdir(parent)
-    []
-    """
-    path = _resolve(path)
-    actions = []
-    for kind, leftover, pid in leftovers(path):
-        if not _owner_gone(pid, leftover):
-            continue
-        if kind == _OLD and not os.path.lexists(path):
-            os.rename(leftover, path)
-            actions.append(("restored", leftover))
-        else:
-            _remove(leftover)
-            actions.append(("removed", leftover))
-    if actions:
-        _fsync_directory(os.path.dirname(path))
-    return actions
-
-
-def recover_leftovers_in(directory):
-    """`recover_leftovers` for every path in `directory` that has leftovers.
-
-    For a directory of many atomically written entries, e.g. the versions of
-    an export: a write of one version cleans up after all of them.
-
-    Args:
-        directory: the directory holding the written paths.
-
-    Returns:
-        List of `(action, leftover path)`, as `recover_leftovers`.
-    """
-    try:
-        entries = os.listdir(directory)
-    except OSError:
-        return []
-    names = {match["name"] for match in map(_LEFTOVER.fullmatch, entries) if match}
-    return [
-        action
-        for name in sorted(names)
-        for action in recover_leftovers(os.path.join(directory, name))
-    ]
 
 
 def _create_temporary(path, kind, directory):
@@ -230,8 +62,8 @@ def _create_temporary(path, kind, directory):
         ) from None
     try:
         if directory:
-            return tempfile.mkdtemp(prefix=_temporary_prefix(path, kind), dir=parent)
-        return tempfile.mkstemp(prefix=_temporary_prefix(path, kind), dir=parent)
+            return tempfile.mkdtemp(prefix=temporary_prefix(path, kind), dir=parent)
+        return tempfile.mkstemp(prefix=temporary_prefix(path, kind), dir=parent)
     except OSError as e:
         raise KerasAdaptersError(
             f"Cannot write {path}: its directory {parent} is not writable ({e.strerror or e}). "
@@ -254,7 +86,7 @@ def check_writable(path):
             system, permission denied, a parent that is a file).
     """
     path = _resolve(path)
-    probe = _create_temporary(path, _PARTIAL, directory=True)
+    probe = _create_temporary(path, PARTIAL, directory=True)
     os.rmdir(probe)
 
 
@@ -278,70 +110,7 @@ def _finalize_tree(path):
             os.chmod(file_path, 0o666 & ~mask)
             with open(file_path, "rb") as f:
                 os.fsync(f.fileno())
-        _fsync_directory(root)
-
-
-@functools.cache
-def _renameat2():
-    """glibc's `renameat2`, or None where it does not exist."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        function = ctypes.CDLL(None, use_errno=True).renameat2
-    except (OSError, AttributeError):  # not glibc >= 2.28
-        return None
-    function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-    function.restype = ctypes.c_int
-    return function
-
-
-def _exchange(first, second):
-    """Swaps two paths in one atomic step.
-
-    Returns:
-        True when swapped; False where the system or file system cannot
-        (then nothing changed).
-
-    Raises:
-        OSError: for any other failure.
-    """
-    function = _renameat2()
-    if function is None:
-        return False
-    if function(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE) == 0:
-        return True
-    error = ctypes.get_errno()
-    if error in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
-        return False
-    raise OSError(error, os.strerror(error), first, None, second)
-
-
-def _switch(staging, path):
-    """Puts the complete directory `staging` at `path`.
-
-    Afterwards `staging` holds the old directory (to be removed) or nothing.
-    At no instant is `path` missing or incomplete, except in the two-rename
-    fallback, where the old copy waits under an `.old-` name that
-    `recover_leftovers` renames back.
-    """
-    parent = os.path.dirname(path)
-    if not os.path.lexists(path):
-        os.rename(staging, path)
-    elif not _exchange(staging, path):
-        retired = os.path.join(parent, _temporary_prefix(path, _OLD) + secrets.token_hex(4))
-        _in_progress.add(retired)
-        try:
-            os.rename(path, retired)
-            try:
-                os.rename(staging, path)
-            except BaseException:
-                if not os.path.lexists(path):
-                    os.rename(retired, path)
-                raise
-            _remove(retired)
-        finally:
-            _in_progress.discard(retired)
-    _fsync_directory(parent)
+        fsync_directory(root)
 
 
 @contextlib.contextmanager
@@ -370,6 +139,7 @@ def atomic_directory(path, overwrite=False, keep_unfinished=None):
     Example:
 
     >>> import os, tempfile
+    >>> from keras_adapters.utils.atomic import atomic_directory
     >>> path = os.path.join(tempfile.mkdtemp(), "out")
     >>> with atomic_directory(path) as staging:
     ...     with open(os.path.join(staging, "a.txt"), "w") as f:
@@ -386,24 +156,24 @@ def atomic_directory(path, overwrite=False, keep_unfinished=None):
             raise KerasAdaptersError(f"{path} exists and is not a directory; not replacing it.")
         if not overwrite:
             raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it.")
-    staging = _create_temporary(path, _PARTIAL, directory=True)
-    _in_progress.add(staging)
+    staging = _create_temporary(path, PARTIAL, directory=True)
+    in_progress.add(staging)
     try:
         try:
             yield staging
         except BaseException as error:
             if keep_unfinished is not None and keep_unfinished(error):
                 _finalize_tree(staging)
-                _switch(staging, path)
+                switch_in(staging, path)
             raise
         _finalize_tree(staging)
-        _switch(staging, path)
+        switch_in(staging, path)
     finally:
         # The unfinished new copy, or the old one the switch displaced.
         try:
-            _remove(staging)
+            remove_path(staging)
         finally:
-            _in_progress.discard(staging)
+            in_progress.discard(staging)
 
 
 @contextlib.contextmanager
@@ -425,16 +195,18 @@ def atomic_file(path, mode="w", **open_kwargs):
     Example:
 
     >>> import os, tempfile
+    >>> from keras_adapters.utils.atomic import atomic_file
     >>> path = os.path.join(tempfile.mkdtemp(), "run.json")
     >>> with atomic_file(path, encoding="utf-8") as f:
     ...     _ = f.write("{}")
-    >>> open(path).read(), oct(os.stat(path).st_mode & 0o777) == oct(0o666 & ~_umask())
+    >>> umask = os.umask(0); _ = os.umask(umask)
+    >>> open(path).read(), os.stat(path).st_mode & 0o777 == 0o666 & ~umask
     ('{}', True)
     """
     path = _resolve(path)
     recover_leftovers(path)
-    fd, staging = _create_temporary(path, _PARTIAL, directory=False)
-    _in_progress.add(staging)
+    fd, staging = _create_temporary(path, PARTIAL, directory=False)
+    in_progress.add(staging)
     try:
         try:
             file = os.fdopen(fd, mode, **open_kwargs)
@@ -447,13 +219,13 @@ def atomic_file(path, mode="w", **open_kwargs):
             os.fsync(f.fileno())
         os.chmod(staging, 0o666 & ~_umask())  # mkstemp creates 0600
         os.replace(staging, path)
-        _fsync_directory(os.path.dirname(path))
+        fsync_directory(os.path.dirname(path))
     except BaseException:
         with contextlib.suppress(OSError):
             os.remove(staging)
         raise
     finally:
-        _in_progress.discard(staging)
+        in_progress.discard(staging)
 
 
 def atomic_write_json(path, data, indent=2, default=None):
