@@ -51,9 +51,15 @@ class FrozenPrefixSplit:
         prefix_layers: the layers that run in the prefix.
 
     Args:
-        backbone, block, prefix, suffix, cached_specs, feature_names,
-        prefix_inputs, prefix_layers: the attributes above
-            (`cached_specs`: name -> `(shape without the batch, dtype)`).
+        backbone: see Attributes.
+        block: see Attributes.
+        prefix: see Attributes.
+        suffix: see Attributes.
+        cached_specs: dict name -> `(shape without the batch, dtype)` of
+            the prefix's outputs.
+        feature_names: see Attributes.
+        prefix_inputs: see Attributes.
+        prefix_layers: see Attributes.
 
     Example:
 

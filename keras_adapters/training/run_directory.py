@@ -242,7 +242,8 @@ def write_run_directory(
     >>> metrics = write_run_directory(
     ...     config, model, data, load_preprocessor(config.preset, config.sequence_length),
     ...     backbone_fingerprint(base), best_epoch=1, history=[])
-    >>> sorted(os.listdir(config.output_dir)), metrics["validation"]["num_examples"] > 0
+    >>> validation = metrics["validation"]
+    >>> sorted(os.listdir(config.output_dir)), validation["num_examples"] > 0
     (['adapter', 'metrics.json', 'run.json'], True)
     >>> labels, probabilities = load_run(config.output_dir).predict_texts(["a great film"])
     >>> labels[0] in ("bad", "good"), probabilities.shape
