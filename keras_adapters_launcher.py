@@ -26,12 +26,20 @@ absl logging is set to errors, and Python warnings raised inside TensorFlow
 and Keras (notes for developers, such as Keras' "`shuffle=True` was passed,
 but will be ignored") are not shown. It changes what is printed, never which
 devices TensorFlow uses. `keras-adapters --verbose` shows all of it.
+
+Backend: Keras reads `KERAS_BACKEND` once, when it is first imported, so
+`train`, `tune`, `predict` and `evaluate` take `--backend tensorflow|jax|torch`
+here and set the variable before anything imports Keras (default: the
+exported `KERAS_BACKEND`, else tensorflow). `export` always runs on
+TensorFlow: a SavedModel is a TensorFlow graph, and run directories are the
+same on every backend.
 """
 
 import contextlib
 import copy
 import functools
 import importlib
+import importlib.util
 import os
 import sys
 import tempfile
@@ -42,6 +50,13 @@ import click
 # KerasHub and Keras read these when first imported: the TensorFlow backend,
 # and no Hugging Face downloads (the command works from local files).
 DEFAULT_ENVIRONMENT = {"KERAS_BACKEND": "tensorflow", "HF_HUB_OFFLINE": "1"}
+# The Keras backends a command can run on (values of KERAS_BACKEND); each is
+# also the name of the package it imports and of its setup.py extra.
+BACKENDS = ("tensorflow", "jax", "torch")
+# Commands that run on the backend --backend (or KERAS_BACKEND) names.
+BACKEND_COMMANDS = ("train", "tune", "predict", "evaluate")
+# Commands that always run on TensorFlow (SavedModel export traces TF graphs).
+TENSORFLOW_COMMANDS = ("export",)
 # TensorFlow C++ log level of a quiet start: 3 hides INFO, WARNING and ERROR.
 QUIET_TF_LOG_LEVEL = "3"
 # keras_adapters' switch to a lazy import (keras_adapters.LAZY_IMPORT_VARIABLE).
@@ -174,22 +189,103 @@ def load_library(verbose=False):
     keras_adapters.import_all()
 
 
-def _loading_the_library_first(command):
+def choose_backend(requested=None):
+    """Sets the Keras backend of this process (and of those it starts).
+
+    Call it before anything imports Keras: it sets `KERAS_BACKEND`, which
+    Keras reads once, at its first import.
+
+    Args:
+        requested: "tensorflow", "jax" or "torch"; None for the exported
+            `KERAS_BACKEND`, else tensorflow (or, when Keras is already
+            imported, the backend it runs on).
+
+    Returns:
+        The backend the command runs on.
+
+    Raises:
+        click.UsageError: if `KERAS_BACKEND` names no backend of `BACKENDS`.
+        click.ClickException: if Keras is already imported on another
+            backend, or the backend's package is not installed.
+    """
+    keras = sys.modules.get("keras")
+    running = keras.config.backend() if keras is not None else None
+    backend = requested or running or os.environ.get("KERAS_BACKEND") or "tensorflow"
+    if backend not in BACKENDS:
+        raise click.UsageError(
+            f"KERAS_BACKEND={backend!r} is not a Keras backend keras-adapters runs on; use one of "
+            f"{', '.join(BACKENDS)} (or --backend)."
+        )
+    if running is not None:
+        if running != backend:
+            raise click.ClickException(
+                f"Keras is already imported in this process on the {running!r} backend, and Keras "
+                f"picks its backend once, at import: it cannot switch to {backend!r}. Run the "
+                f"command in a new process (keras-adapters ... --backend {backend})."
+            )
+        return backend
+    if importlib.util.find_spec(backend) is None:
+        raise click.ClickException(
+            f"The {backend} backend is not installed: pip install 'keras-adapters[{backend}]' "
+            "(`make setup` installs every backend)."
+        )
+    os.environ["KERAS_BACKEND"] = backend
+    return backend
+
+
+def _backend_option(command_name):
+    """The `--backend` option of a command (None: the command has none)."""
+    if command_name in BACKEND_COMMANDS:
+        return click.Option(
+            ["--backend"], type=click.Choice(BACKENDS), default=None,
+            help="Keras backend to run on. Default: the KERAS_BACKEND environment variable, "
+                 "else tensorflow. Run directories and adapter files are the same on every "
+                 "backend (tf.data still feeds the data).",
+        )
+    if command_name in TENSORFLOW_COMMANDS:
+        return click.Option(
+            ["--backend"], type=click.Choice(BACKENDS), default=None,
+            help="Only tensorflow: export always runs Keras on TensorFlow (a SavedModel is a "
+                 "TensorFlow graph), whatever KERAS_BACKEND says; runs trained on jax or torch "
+                 "export as they are.",
+        )
+    return None
+
+
+def _backend_of_command(command_name, requested):
+    """The backend `command_name` runs on, given its `--backend` value."""
+    if command_name not in TENSORFLOW_COMMANDS:
+        return choose_backend(requested)
+    if requested not in (None, "tensorflow"):
+        raise click.UsageError(
+            f"Invalid value for '--backend': {command_name} runs on TensorFlow only (a SavedModel "
+            f"for TF Serving is a TensorFlow graph), not {requested!r}. Runs trained with "
+            f"--backend {requested} export as they are: leave out --backend."
+        )
+    return choose_backend("tensorflow")
+
+
+def _loading_the_library_first(command, command_name):
     """A copy of a click command whose callback first calls `load_library`.
 
     Click calls the callback once the options are parsed: help and option
-    errors, handled before, answer without TensorFlow.
+    errors, handled before, answer without TensorFlow. The copy has the
+    command's `--backend` option, applied before the library loads.
     """
     callback = command.callback
 
     @functools.wraps(callback)
-    def run(*args, **kwargs):
+    def run(*args, backend=None, **kwargs):
+        _backend_of_command(command_name, backend)
         root = click.get_current_context().find_root()
         load_library(verbose=bool(root.params.get("verbose")))
         return callback(*args, **kwargs)
 
     started = copy.copy(command)
     started.callback = run
+    option = _backend_option(command_name)
+    if option is not None:
+        started.params = [*command.params, option]
     return started
 
 
@@ -207,7 +303,7 @@ class CommandsOnDemand(click.Group):
         if name not in COMMANDS:
             return None
         module, attribute = COMMANDS[name][0].split(":")
-        return _loading_the_library_first(getattr(import_lazily(module), attribute))
+        return _loading_the_library_first(getattr(import_lazily(module), attribute), name)
 
     def format_commands(self, ctx, formatter):
         # From the summaries, as click would from the commands' short help:

@@ -35,6 +35,8 @@ setup(
         "scikit-learn>=1.3",
         # Entity-level NER scores (keras_adapters.data.ner), as conlleval.
         "seqeval>=1.2.2,<1.3",
+        # ROUGE of generated summaries (keras_adapters.training.seq2seq_metrics).
+        "rouge-score==0.1.2",
         # keras-tuner imports tensorboard on the TF backend without depending on it.
         "tensorboard==2.21.0",
         "tensorflow-datasets>=4.9.10,<5",
@@ -52,6 +54,13 @@ setup(
         "test": ["pytest>=8", "pytest-xdist>=3.5", "hypothesis>=6.100", "tensorflow-serving-api==2.21.0"],
         # gRPC client for TF Serving (keras_adapters.export.grpc_predict_request).
         "serving": ["tensorflow-serving-api==2.21.0"],
+        # The other Keras backends (KERAS_BACKEND=jax / torch, `--backend`; docs/backends.md),
+        # at the versions tests/test_backends.py runs on. jax[cpu]: ~380 MB installed.
+        "jax": ["jax[cpu]==0.10.2"],
+        # PyPI's Linux torch is the CUDA build (several GB with its nvidia-* wheels). For the
+        # CPU build (~180 MB download) add `--extra-index-url https://download.pytorch.org/whl/cpu`
+        # (or --find-links to a folder holding torch-2.13.0+cpu); `==2.13.0` accepts it.
+        "torch": ["torch==2.13.0"],
     },
     entry_points={
         # Outside the package, so that `--help` does not load the library.

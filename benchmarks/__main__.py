@@ -1,11 +1,11 @@
 """`python -m benchmarks`: the benchmark suite's command line.
 
-    python -m benchmarks all              # = make bench: everything, ~75 min on 2 quiet cores
+    python -m benchmarks all              # = make bench: everything (hours on 2 cores)
     python -m benchmarks all --quick      # = make bench-quick: same pipeline, tiny model
-    python -m benchmarks compare [--quick] [--out DIR] [--seeds N]
+    python -m benchmarks compare [--quick] [--out DIR] [--seeds N] [--arms A,B]
     python -m benchmarks scaling [--quick] [--out DIR]
     python -m benchmarks profile [--quick] [--out DIR]
-    python -m benchmarks memory [--quick] [--out DIR]
+    python -m benchmarks memory [--quick] [--out DIR] [--arms A,B]
     python -m benchmarks serving [--quick] [--out DIR]
     python -m benchmarks report [--out DIR] [--update-docs]
 """
@@ -65,6 +65,7 @@ PARTS_HELP = {
     "profile": "Inference-overhead profile of adapter variants; write profile.json.",
     "memory": "Peak RSS of each arm, each in a fresh process; write memory.json.",
     "serving": "Routed multi-task signature vs per-task signatures: throughput, latency; write serving.json.",
+    "backends": "Training step on TensorFlow, JAX and PyTorch, jit_compile off and on; write backends.json.",
 }
 
 
@@ -78,25 +79,56 @@ seeds_option = click.option(
 #: Parts that take `--seeds` (the others train nothing to seed).
 SEEDED_PARTS = ("compare",)
 
+#: Parts that take `--arms` (a partial re-run merged into the existing file: `benchmarks.partial`).
+ARMS_PARTS = ("compare", "memory")
+
+arms_option = click.option(
+    "--arms", default=None, metavar="A,B",
+    help="Measure only these arms (comma-separated) and merge them into the existing results "
+    "file in --out, keeping the other arms' records; `compare` times them interleaved with "
+    "full fine-tuning (their equal-time budget) but trains only them. Default: every arm.",
+)
+
 
 def _add_part_command(part):
-    def command(quick, out, seeds=None):
-        _run_part(part, quick, out, seeds)
+    def command(quick, out, seeds=None, arms=None):
+        _run_part(part, quick, out, seeds, arms)
 
     if part in SEEDED_PARTS:
         command = seeds_option(command)
+    if part in ARMS_PARTS:
+        command = arms_option(command)
     main.command(name=part, help=PARTS_HELP[part])(quick_option(out_option(command)))
 
 
-def _run_part(part, quick, out, seeds):
-    """Runs one measured part in this process and writes its JSON file."""
+def _run_part(part, quick, out, seeds, arms=None):
+    """Runs one measured part in this process and writes its JSON file.
+
+    With `arms` (the `--arms` text), measures only those arms and merges
+    them into the part's existing file (`benchmarks.partial`), which is
+    checked before anything runs.
+    """
     import importlib
 
     from benchmarks.arms import Settings
 
     module = importlib.import_module(f"benchmarks.{part}")
-    result = getattr(module, f"run_{part}")(Settings.get(quick, seeds), log=_log)
-    _write_json(os.path.join(_out(out, quick), module.RESULT_FILE), result)
+    settings = Settings.get(quick, seeds)
+    path = os.path.join(_out(out, quick), module.RESULT_FILE)
+    if arms is None:
+        _write_json(path, getattr(module, f"run_{part}")(settings, log=_log))
+        return
+    from benchmarks import partial
+    from keras_adapters.errors import KerasAdaptersError
+
+    try:
+        names = partial.parse_arms(arms)
+        existing = partial.load_existing(path, part, settings)
+        result = partial.MERGERS[part](existing, getattr(module, f"run_{part}")(settings, log=_log, arms=names))
+    except KerasAdaptersError as error:
+        raise click.ClickException(str(error)) from None
+    _write_json(path, result)
+    _log(f"merged {', '.join(names)} into {path}")
 
 
 for _part in PARTS_HELP:
@@ -154,6 +186,10 @@ def _report(out, quick, update_docs):
     click.echo(markdown)
 
 
+#: The arm the quick run re-measures through `compare --arms` (a cheap one).
+QUICK_PARTIAL_ARM = "ia3"
+
+
 @main.command(name="all")
 @quick_option
 @out_option
@@ -164,6 +200,8 @@ def run_all(quick, out, seeds):
     The quick run runs the parts one after another in this process (the
     memory part still starts its own): its numbers only show that the code
     runs, and one TensorFlow start instead of one per part keeps it short.
+    It then re-measures one arm with `compare --arms` (`QUICK_PARTIAL_ARM`),
+    so the partial re-run and its merge run wherever the quick run does.
     """
     out = _out(out, quick)
     started = time.time()
@@ -176,6 +214,9 @@ def run_all(quick, out, seeds):
         command += ["--seeds", str(seeds)] if seeds is not None and part in SEEDED_PARTS else []
         _log(f"$ {' '.join(command[1:])}")
         subprocess.run(command, check=True, cwd=REPO_ROOT)
+    if quick:
+        _log(f"== compare --arms {QUICK_PARTIAL_ARM} (a partial re-run, merged into compare.json)")
+        _run_part("compare", quick, out, seeds, arms=QUICK_PARTIAL_ARM)
     _write_json(os.path.join(out, "run.json"), {
         "command": "make bench-quick" if quick else "make bench",
         "duration_seconds": time.time() - started,

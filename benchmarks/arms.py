@@ -27,6 +27,18 @@ what trains, and the peak learning rate, differ:
   without dropout (`disable_prefix_dropout`, which the cache requires), its
   output is computed once, and every later epoch trains the upper blocks
   alone on the cached states; 1e-3.
+- `lora_ka`: keras-adapters' "lora" preset as a named adapter: rank 8 on
+  the query and value projections, alpha = rank, in the factor layout of
+  KerasHub's `enable_lora` but without training those projections' biases
+  (so 2 x 6 x 384 = 4,608 fewer parameters than `lora` on MiniLM); 1e-3,
+  as `lora`. Mergeable into the projections for serving.
+- `ia3`: keras-adapters' "ia3" preset: (IA)^3 rescaling vectors on keys,
+  values and the feed-forward activation (Liu et al. 2022); 3e-3, the
+  rate Liu et al. train (IA)^3 with in T-Few (there with Adafactor), above
+  the other adapters' 1e-3. Mergeable.
+- `parallel`: keras-adapters' "parallel" preset: He et al. 2022's scaled
+  parallel adapter on the feed-forward sublayer (s=4, bottleneck d/2,
+  zero-initialised up-projection); 1e-3, the adapters' rate.
 
 Full fine-tuning, LoRA and the recommended adapter setting (`SEEDED_ARMS`)
 are trained with `Settings.seeds` seeds, the others with one.
@@ -43,7 +55,10 @@ from keras_adapters.surgery.layer_count import num_adaptable_blocks
 from keras_adapters.tasks import PooledTextClassifier
 from keras_adapters.training import cache_frozen_prefix, disable_prefix_dropout
 
-ARM_NAMES = ("full", "lora", "probe", "houlsby", "pfeiffer", "houlsby_top", "houlsby_top_cached")
+ARM_NAMES = (
+    "full", "lora", "probe", "houlsby", "pfeiffer", "houlsby_top", "houlsby_top_cached",
+    "lora_ka", "ia3", "parallel",
+)
 
 ARM_LABELS = {
     "full": "Full fine-tuning",
@@ -53,15 +68,26 @@ ARM_LABELS = {
     "pfeiffer": "keras-adapters Pfeiffer (b=d/16)",
     "houlsby_top": "keras-adapters Houlsby, top half of the blocks",
     "houlsby_top_cached": "keras-adapters Houlsby, top half + frozen-prefix cache",
+    "lora_ka": "keras-adapters LoRA (rank 8, query/value)",
+    "ia3": "keras-adapters (IA)^3",
+    "parallel": "keras-adapters parallel adapter (s=4, b=d/2)",
 }
 
 LEARNING_RATES = {
     "full": 5e-5, "lora": 1e-3, "probe": 1e-3, "houlsby": 1e-3, "pfeiffer": 1e-3,
-    "houlsby_top": 1e-3, "houlsby_top_cached": 1e-3,
+    "houlsby_top": 1e-3, "houlsby_top_cached": 1e-3, "lora_ka": 1e-3, "ia3": 3e-3, "parallel": 1e-3,
 }
 
+#: The arms of issue 15's methods: keras-adapters' preset of the same name
+#: (`AdapterConfig.from_preset`), added as a named adapter.
+METHOD_PRESETS = {"lora_ka": "lora", "ia3": "ia3", "parallel": "parallel"}
+
 #: The adapter arms (keras-adapters' own), in table order.
-ADAPTER_ARMS = ("houlsby", "pfeiffer", "houlsby_top", "houlsby_top_cached")
+ADAPTER_ARMS = ("houlsby", "pfeiffer", "houlsby_top", "houlsby_top_cached", *METHOD_PRESETS)
+
+#: Arms whose adapter is linear (LoRA, (IA)^3): served merged into the
+#: projections (`merge_adapter`), whose latency is measured besides.
+MERGEABLE_ARMS = ("lora_ka", "ia3")
 
 #: The adapter setting expected to be recommended (issue 14: the fastest to
 #: full fine-tuning's accuracy); it gets the seeds that full fine-tuning and
@@ -246,12 +272,33 @@ def build_arm(arm, backbone, num_classes, bottleneck_size=None):
         backbone = add_adapters(backbone, arm, **overrides)
     elif arm in ("houlsby_top", "houlsby_top_cached"):
         backbone = add_adapters(backbone, "houlsby", layers=top_half(backbone), **overrides)
+    elif arm in METHOD_PRESETS:
+        backbone = add_adapters(backbone, METHOD_PRESETS[arm], name=arm, **overrides)
     else:
         raise ValueError(f"Unknown arm {arm!r}; choose from {ARM_NAMES}.")
     model = PooledTextClassifier(backbone, num_classes, pooling="mean", dropout=0.1)
     if arm in CACHED_ARMS:
         disable_prefix_dropout(model)
     return model, backbone
+
+
+def merge_for_serving(arm, backbone):
+    """Folds a `MERGEABLE_ARMS` arm's adapter into its projections (`merge_adapter`).
+
+    Call it before the model's first `predict`: the merged model is then
+    traced as served, one plain projection where the adapter was.
+
+    Raises:
+        ValueError: for an arm that is not in `MERGEABLE_ARMS`.
+    """
+    if arm not in MERGEABLE_ARMS:
+        raise ValueError(f"Arm {arm!r} is not mergeable; mergeable arms: {MERGEABLE_ARMS}.")
+    backbone.merge_adapter(arm)
+
+
+def measured_arms(record):
+    """The arms of `ARM_NAMES` present in a results dict's `arms` (older runs lack the newer arms)."""
+    return tuple(arm for arm in ARM_NAMES if arm in record["arms"])
 
 
 def top_half(backbone):

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 import keras
 
 from benchmarks.arms import ARM_NAMES, build_arm, compile_arm, load_base_backbone, training_model
-from benchmarks.compare import load_data
+from benchmarks.inputs import load_data
 from benchmarks.measure import RssSampler, current_rss_mib, machine_description, peak_rss_mib
 from keras_adapters.training import tokenized
 
@@ -64,17 +64,18 @@ def _measure_in_subprocess(arms, settings):
     return {record.pop("arm"): record for record in records}
 
 
-def run_memory(settings, log=print):
-    """Measures every arm, each in a fresh process (quick: one for all); returns the results dict."""
+def run_memory(settings, log=print, arms=None):
+    """Measures every arm (or `arms`), each in a fresh process (quick: one for all); returns the results dict."""
     started = time.time()
-    groups = [ARM_NAMES] if settings.quick else [(arm,) for arm in ARM_NAMES]
+    measured = tuple(arm for arm in ARM_NAMES if arms is None or arm in arms)
+    groups = [measured] if settings.quick else [(arm,) for arm in measured]
     log(f"== memory: {len(groups)} fresh process(es), {settings.memory_steps} training steps per arm")
-    arms = {}
+    records = {}
     with ThreadPoolExecutor(max_workers=min(len(groups), os.cpu_count() or 1)) as pool:
-        for records in pool.map(lambda group: _measure_in_subprocess(group, settings), groups):
-            arms.update(records)
-    arms = {arm: arms[arm] for arm in ARM_NAMES}
-    for arm, record in arms.items():
+        for group_records in pool.map(lambda group: _measure_in_subprocess(group, settings), groups):
+            records.update(group_records)
+    records = {arm: records[arm] for arm in measured}
+    for arm, record in records.items():
         log(f"   {arm}: peak {record['peak_rss_mib']:.0f} MiB, training +{record['training_rss_increase_mib']:.0f} MiB")
     return {
         "kind": "keras-adapters/benchmark-memory",
@@ -88,6 +89,6 @@ def run_memory(settings, log=print):
                 "(VmHWM), and the RSS increase while training"
             ),
         },
-        "arms": arms,
+        "arms": records,
         "duration_seconds": time.time() - started,
     }

@@ -1,8 +1,8 @@
-"""The report's plots: accuracy against time and parameters (Pareto), and the scaling sweeps."""
+"""The report's plots: accuracy against time, parameters and latency (Pareto), and the scaling sweeps."""
 
 import os
 
-from benchmarks.arms import ARM_NAMES
+from benchmarks.arms import ARM_NAMES, measured_arms
 from benchmarks.targets import seed_count
 
 SCALING_PLOTS = {
@@ -14,6 +14,7 @@ SCALING_PLOTS = {
 PARETO_PLOTS = {
     "pareto_time.png": "Test accuracy against training wall time",
     "pareto_parameters.png": "Test accuracy against trainable parameters",
+    "pareto_latency.png": "Test accuracy against inference latency",
 }
 PLOTS = {**PARETO_PLOTS, **SCALING_PLOTS}
 
@@ -53,6 +54,7 @@ def write_plots(results, directory):
         plt.close(fig)
 
     _pareto_plots(results["compare"], save, plt)
+    _latency_plot(results["compare"], save, plt)
     _scaling_plots(results["scaling"], save, plt, matplotlib)
 
 
@@ -60,6 +62,8 @@ def _pareto_plots(compare, save, plt):
     """Accuracy against training time and against trainable parameters, one colour per arm:
     filled at equal epochs (error bars: standard deviation over the seeds), hollow at equal time."""
     arms, setup = compare["arms"], compare["setup"]
+    if "steps_per_epoch" not in setup:
+        return  # results from before the equal-time runs: no training times to place
     equal_epoch_steps = setup["epochs"] * setup["steps_per_epoch"]
     colours = plt.get_cmap("tab10")
     for name, x_label in (
@@ -68,8 +72,8 @@ def _pareto_plots(compare, save, plt):
         ("pareto_parameters.png", "trainable parameters"),
     ):
         fig, ax = plt.subplots(figsize=(7, 6))
-        for index, arm in enumerate(ARM_NAMES):
-            record = arms[arm]
+        for arm in measured_arms(compare):
+            index, record = ARM_NAMES.index(arm), arms[arm]
             if name == "pareto_time.png":
                 x_epochs = relative_training_time(compare, arm, equal_epoch_steps)
                 x_time = relative_training_time(compare, arm, max(record["equal_time_steps"], equal_epoch_steps))
@@ -102,6 +106,35 @@ def _pareto_plots(compare, save, plt):
         )
         ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2)
         save(fig, name)
+
+
+def _latency_plot(compare, save, plt):
+    """Accuracy against inference latency at batch 32 (x the unadapted model), one colour per arm:
+    filled as trained, a hollow square where LoRA and (IA)^3 serve merged into the projections."""
+    arms, setup = compare["arms"], compare["setup"]
+    colours = plt.get_cmap("tab10")
+    fig, ax = plt.subplots(figsize=(7, 6))
+    for arm in measured_arms(compare):
+        record, colour = arms[arm], colours(ARM_NAMES.index(arm))
+        accuracy = 100 * record["test_accuracy"]
+        x = record["latency_batch_32_vs_unadapted"]
+        ax.errorbar(
+            [x], [accuracy], yerr=[100 * (record.get("test_accuracy_std") or 0)], fmt="o", color=colour,
+            capsize=3, label=f"{record['label']} ({seed_count(record)} seed{'s' if seed_count(record) > 1 else ''})",
+        )
+        merged = record.get("latency_batch_32_merged_vs_unadapted")
+        if merged is not None:
+            ax.plot([merged], [accuracy], "s", mfc="white", color=colour)
+            ax.plot([x, merged], [accuracy, accuracy], ":", color=colour, linewidth=1)
+    ax.axvline(1.0, color="tab:gray", linewidth=0.8, linestyle="--")
+    ax.set_xlabel("inference latency at batch 32, x the unadapted model (interleaved timings)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(
+        f"{PARETO_PLOTS['pareto_latency.png']}: at {setup['epochs']} epoch(s); hollow squares: "
+        "merged for serving", fontsize=9,
+    )
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2)
+    save(fig, "pareto_latency.png")
 
 
 def _scaling_plots(scaling, save, plt, matplotlib):

@@ -6,8 +6,10 @@ shapes (speed does not depend on the weights), to split the adapters'
 overhead by what they are made of: activation, bottleneck width, one or
 two adapters per block. Two separate copies of the unadapted model give
 the noise floor: they run the same graph, so any difference between them
-is the machine, not the model. The quick run profiles the two unadapted
-copies and the top-half adapters only.
+is the machine, not the model. LoRA and (IA)^3 are profiled unmerged and
+merged into the projections (`merge_adapter`, before the first call), the
+way they are served. The quick run profiles the two unadapted copies, the
+top-half adapters and LoRA unmerged and merged only.
 """
 
 import time
@@ -15,7 +17,7 @@ import time
 import keras
 
 from benchmarks.arms import load_base_backbone, top_half
-from benchmarks.compare import fixed_batch, load_data
+from benchmarks.inputs import fixed_batch, load_data
 from benchmarks.measure import interleaved_medians, machine_description
 from keras_adapters import add_adapters
 from keras_adapters.tasks import PooledTextClassifier
@@ -35,9 +37,16 @@ VARIANTS = {
     "houlsby b=64, feed-forward branch only": dict(config="houlsby", placements=("feedforward",)),
     "pfeiffer (b=d/16, feed-forward only)": dict(config="pfeiffer"),
     TOP_HALF_VARIANT: dict(config="houlsby", layers=top_half),
+    "lora r=8 (query, value)": dict(config="lora"),
+    "lora r=8, merged": dict(config="lora", merge=True),
+    "ia3 (keys, values, feed-forward)": dict(config="ia3"),
+    "ia3, merged": dict(config="ia3", merge=True),
+    "parallel s=4, b=d/2 (feed-forward)": dict(config="parallel"),
 }
 
-QUICK_VARIANTS = ("unadapted", "unadapted (second copy)", TOP_HALF_VARIANT)
+QUICK_VARIANTS = (
+    "unadapted", "unadapted (second copy)", TOP_HALF_VARIANT, "lora r=8 (query, value)", "lora r=8, merged",
+)
 
 #: The profiled variant that serves like each adapter arm (the cache only
 #: changes training).
@@ -46,7 +55,13 @@ VARIANT_OF_ARM = {
     "pfeiffer": "pfeiffer (b=d/16, feed-forward only)",
     "houlsby_top": TOP_HALF_VARIANT,
     "houlsby_top_cached": TOP_HALF_VARIANT,
+    "lora_ka": "lora r=8 (query, value)",
+    "ia3": "ia3 (keys, values, feed-forward)",
+    "parallel": "parallel s=4, b=d/2 (feed-forward)",
 }
+
+#: The profiled merged variant of each mergeable arm.
+MERGED_VARIANT_OF_ARM = {"lora_ka": "lora r=8, merged", "ia3": "ia3, merged"}
 
 
 def noise_floor(profile, batch="batch_32"):
@@ -66,9 +81,13 @@ def run_profile(settings, log=print):
         arguments = VARIANTS[name]
         backbone = load_base_backbone(settings)
         if arguments is not None:
+            arguments = dict(arguments)
+            merge = arguments.pop("merge", False)
             if callable(arguments.get("layers")):
-                arguments = dict(arguments, layers=arguments["layers"](backbone))
+                arguments["layers"] = arguments["layers"](backbone)
             backbone = add_adapters(backbone, **arguments)
+            if merge:
+                backbone.merge_adapter("default")
         models[name] = PooledTextClassifier(backbone, 2)
     rounds = 1 if settings.quick else 10
     results = {}

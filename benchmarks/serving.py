@@ -251,3 +251,57 @@ def run_serving(settings, log=print):
         "results": results,
         "duration_seconds": time.time() - started,
     }
+
+
+#: The issue's target: a routed mixed batch of this many tasks within this latency ratio.
+TARGET_TASKS, TARGET_OVERHEAD = 8, 1.15
+
+
+def markdown_section(result):
+    """The report's section on serving several tasks (`serving.json`), markdown.
+
+    Args:
+        result: what `run_serving` returned.
+
+    Returns:
+        A paragraph, a table per task count (wall and CPU time), the target
+        row and where the time goes.
+    """
+    setup = result["setup"]
+    lines = [
+        f"Serving several tasks in one batch ({setup['backbone']}, sequence length {setup['sequence_length']}, "
+        f"{setup['adapter']}; {setup['stream']}; {setup['timing']}; `python -m benchmarks serving`, "
+        f"{result['duration_seconds']:.0f} s, commit {result['machine']['git_commit']}):",
+        "",
+        f"| tasks | clock | routed signature (rows/s) | per-task signatures (rows/s) | gain | latency at batch "
+        f"{setup['batch_size']}: single-task / routed, one task / routed, mixed | routing overhead | "
+        "max difference vs per-task |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for record in result["results"]:
+        for clock in ("wall", "cpu"):
+            r = record[clock]
+            ms = r["latency_ms"]
+            lines.append(
+                f"| {record['tasks']} | {clock} | {r['routed_rows_per_s']:,.0f} | {r['per_task_rows_per_s']:,.0f} | "
+                f"{r['throughput_gain']:.2f}x | {ms['single_task']:.1f} / {ms['routed_single_task']:.1f} / "
+                f"{ms['routed_mixed']:.1f} ms | {r['routing_overhead']:.2f}x | "
+                f"{record['max_abs_diff_vs_per_task']:.1e} |"
+            )
+    judged = max(result["results"], key=lambda record: record["tasks"])
+    wall, cpu = judged["wall"], judged["cpu"]
+    met = wall["routing_overhead"] <= TARGET_OVERHEAD
+    lines += [
+        "",
+        f"Target: a routed mixed batch of {TARGET_TASKS} tasks within {TARGET_OVERHEAD:.2f}x of a single-task "
+        f"batch's latency. Measured with {judged['tasks']} tasks"
+        + ("" if judged["tasks"] == TARGET_TASKS else f" (this run measured no {TARGET_TASKS})")
+        + f": {wall['routing_overhead']:.2f}x wall, {cpu['routing_overhead']:.2f}x CPU"
+        + (f": {'met' if met else '**missed**'}." if judged["tasks"] >= TARGET_TASKS else ", not judged.")
+        + f" Where the time goes ({judged['tasks']} tasks, CPU time): the routing itself (the routed "
+        f"signature on one task's rows against the single-task signature) {cpu['routed_single_task_overhead']:.2f}x, "
+        "which includes running every task's adapters on every row (the other tasks' adapters are "
+        f"{100 * judged['other_adapters_multiply_adds_share']:.1f}% of a block's multiply-adds per token); "
+        "the rest of the mixed batch's overhead is the other tasks' heads.",
+    ]
+    return "\n".join(lines) + "\n"

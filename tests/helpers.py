@@ -10,8 +10,13 @@ function, a `.keras` file reloads it, mixed precision computes in the
 policy's dtype with float32 variables, and Keras masks pass through.
 """
 
+import contextlib
 import json
 import os
+import socket
+import subprocess
+import time
+import urllib.request
 
 import keras
 import keras_hub
@@ -61,11 +66,12 @@ def distil_bert(**kwargs):
 def electra(**kwargs):
     # ElectraBackbone names its vocabulary argument differently; an
     # embedding narrower than the blocks, as in real ELECTRA models.
-    kwargs = {"embedding_dim": 8, **kwargs}
-    return keras_hub.models.ElectraBackbone(
+    args = dict(
         vocab_size=VOCAB, num_layers=2, num_heads=2, hidden_dim=HIDDEN, intermediate_dim=32,
-        max_sequence_length=SEQ, **kwargs,
+        max_sequence_length=SEQ, embedding_dim=8,
     )
+    args.update(kwargs)  # any of them, num_layers included, can be overridden
+    return keras_hub.models.ElectraBackbone(**args)
 
 
 def opt(**kwargs):
@@ -290,3 +296,43 @@ def _assert_all_close(actual, expected, what, atol=1e-6):
             keras.ops.convert_to_numpy(keras.ops.cast(b, "float32")),
             rtol=atol, atol=atol, err_msg=what,
         )
+
+
+# -- TF Serving's C++ model server ----------------------------------------------
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def tf_model_server(model_name, model_base_path):
+    """Runs `tensorflow_model_server` (TF Serving) on `model_base_path` while in the block.
+
+    Waits (up to about a minute) until the model answers AVAILABLE, and stops
+    the server on leaving the block.
+
+    Yields:
+        The model's REST URL, `http://127.0.0.1:PORT/v1/models/NAME`.
+    """
+    port = free_port()
+    server = subprocess.Popen([
+        "tensorflow_model_server", f"--rest_api_port={port}", "--port=0",
+        f"--model_name={model_name}", f"--model_base_path={model_base_path}",
+    ])
+    try:
+        url = f"http://127.0.0.1:{port}/v1/models/{model_name}"
+        for _ in range(120):
+            try:
+                with urllib.request.urlopen(url, timeout=1) as response:
+                    if b"AVAILABLE" in response.read():
+                        break
+            except OSError:
+                time.sleep(0.5)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -286,6 +286,20 @@ def test_average_adapter_merges_weights_of_same_shape(two_tasks):
         backbone.average_adapter("bad", ["a", "b"], weights=[1.0, 1.0])
 
 
+def test_average_adapter_compares_the_blocks_selected_not_how_they_were_written():
+    backbone = add_adapters(bert(num_layers=4), "pfeiffer", name="top", bottleneck_size=4, layers="top:2")
+    backbone.add_adapter("listed", "pfeiffer", bottleneck_size=4, layers=[2, 3])
+    _randomize(backbone, "top", 1)
+    _randomize(backbone, "listed", 2)
+    backbone.average_adapter("mean", ["top", "listed"])  # the same blocks: 2 and 3
+    assert [index for index, _, _ in backbone.adapter_layers("mean")] == [2, 3]
+    for merged, top, listed in zip(*(backbone.adapter_weights(n) for n in ("mean", "top", "listed"))):
+        np.testing.assert_allclose(merged.numpy(), 0.5 * (top.numpy() + listed.numpy()), rtol=1e-6)
+    backbone.add_adapter("lower", "pfeiffer", bottleneck_size=4, layers=[1, 2])
+    with pytest.raises(KerasAdaptersError, match=r"differ in \['layers'\]"):
+        backbone.average_adapter("bad", ["top", "lower"])
+
+
 # -- property-based: the setup grammar (pure Python, no backbone) -------------
 
 NAMES = st.sampled_from(["a", "b", "c", "lang.en", "task-1"])

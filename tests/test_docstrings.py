@@ -33,6 +33,8 @@ MODULES = [
     "keras_adapters.assets",
     "keras_adapters.layers",
     "keras_adapters.config",
+    "keras_adapters.layer_selection",
+    "keras_adapters.utils.json_files",
     "keras_adapters.training.recipe",
     "keras_adapters.errors",
     "keras_adapters.utils.sizes",

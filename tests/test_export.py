@@ -3,9 +3,6 @@
 import json
 import os
 import shutil
-import socket
-import subprocess
-import time
 import urllib.request
 
 import keras
@@ -26,7 +23,7 @@ from keras_adapters.export import (
 )
 from keras_adapters.tasks import PooledTextClassifier
 
-from helpers import bert, gpt2, inputs_for, make_tiny_preset
+from helpers import bert, gpt2, inputs_for, make_tiny_preset, tf_model_server
 
 VOCABULARY = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + "a good bad movie film plot was the".split()
 
@@ -167,13 +164,13 @@ def test_versions_increment_and_are_not_overwritten(classifier, tmp_path):
 
 
 def test_interrupted_export_leaves_no_version_directory(classifier, tmp_path, monkeypatch):
-    from keras_adapters.export import saved_model
+    from keras_adapters.export import version_directory
 
     def crash(export_dir):
         assert os.path.isfile(os.path.join(export_dir, "saved_model.pb"))  # files are on disk ...
         raise KeyboardInterrupt  # ... when Ctrl-C arrives
 
-    monkeypatch.setattr(saved_model, "_serve_meta_graph", crash)
+    monkeypatch.setattr(version_directory, "_serve_meta_graph", crash)
     with pytest.raises(KeyboardInterrupt):
         export_saved_model(classifier, tmp_path, "m")
     assert os.listdir(tmp_path / "m") == []  # nothing a polling server could load
@@ -275,12 +272,6 @@ def test_rest_and_grpc_request_helpers(preprocessor):
     assert list(request.inputs["token_ids"].tensor_shape.dim[1:2])[0].size == 8
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.skipif(
     shutil.which("tensorflow_model_server") is None,
     reason="no tensorflow_model_server binary on PATH (none can be installed here); "
@@ -289,20 +280,7 @@ def _free_port():
 def test_real_tf_serving_rest_predict(classifier, preprocessor, tmp_path):
     features = tokenize_for_serving(preprocessor, ["a good movie", "the plot was bad"])
     export_saved_model(classifier, tmp_path, "sentiment", sample_inputs=features)
-    port = _free_port()
-    server = subprocess.Popen([
-        "tensorflow_model_server", f"--rest_api_port={port}", "--port=0",
-        "--model_name=sentiment", f"--model_base_path={tmp_path / 'sentiment'}",
-    ])
-    try:
-        url = f"http://127.0.0.1:{port}/v1/models/sentiment"
-        for _ in range(120):
-            try:
-                with urllib.request.urlopen(url, timeout=1) as response:
-                    if b"AVAILABLE" in response.read():
-                        break
-            except OSError:
-                time.sleep(0.5)
+    with tf_model_server("sentiment", tmp_path / "sentiment") as url:
         expected = keras.ops.convert_to_numpy(classifier.predict(features, verbose=0))
         for body_format, key in (("instances", "predictions"), ("inputs", "outputs")):
             body = json.dumps(rest_request_body(features, format=body_format)).encode()
@@ -314,6 +292,3 @@ def test_real_tf_serving_rest_predict(classifier, preprocessor, tmp_path):
                 else np.array(answer["logits"])
             )
             np.testing.assert_allclose(logits, expected, atol=1e-5)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)

@@ -247,3 +247,49 @@ def test_merged_lora_export_passes_check_export(tmp_path):
     assert backbone.merged_adapter is None  # unmerged afterwards
     result = check_export(exported.path)
     assert result.passed, result.problems
+
+
+# -- The method as a search dimension of the tuner ------------------------------
+
+
+def test_a_search_over_methods_trains_each_with_only_its_own_settings(tmp_path):
+    import functools
+
+    import keras_tuner
+
+    from keras_adapters.tuning import AdapterHyperModel, default_compile
+
+    base = bert(num_layers=1)
+    hypermodel = AdapterHyperModel(
+        base, num_classes=2, adapter_presets=["pfeiffer", "lora"], bottleneck_sizes=[2, 4],
+        ranks=[2], seed=0, compile_task=functools.partial(default_compile, run_eagerly=True),
+    )
+    tuner = keras_tuner.RandomSearch(hypermodel, objective="val_accuracy", max_trials=10, seed=1,
+                                     directory=str(tmp_path), project_name="methods")
+    x = inputs_for(base, batch=8)
+    y = x["token_ids"][:, 0] % 2
+    tuner.search(x, y, validation_data=(x, y), epochs=1, batch_size=8, verbose=0)
+    trials = list(tuner.oracle.trials.values())
+    # Three settings, not 2 x 2: the bottleneck size is conditioned on the
+    # method, so the LoRA trial has none (and only LoRA has a rank).
+    assert sorted(sorted(t.hyperparameters.values.items()) for t in trials) == [
+        [("adapter", "lora"), ("rank", 2)],
+        [("adapter", "pfeiffer"), ("bottleneck_size", 2)],
+        [("adapter", "pfeiffer"), ("bottleneck_size", 4)],
+    ]
+    assert {t.status for t in trials} == {"COMPLETED"}
+    assert all(t.metrics.get_best_value("fit_seconds") > 0 for t in trials)  # each one trained
+    # The LoRA trial's model, from its checkpoint: rank 2, as drawn, and
+    # trained (B starts at zero).
+    (lora_trial,) = [t for t in trials if t.hyperparameters["adapter"] == "lora"]
+    trained = tuner.load_model(lora_trial).backbone
+    assert (trained.get_adapter_config("default").kind, trained.get_adapter_config("default").rank) == (
+        "lora", 2)
+    b_factors = [w for w in trained.adapter_weights("default") if w.name == "lora_b"]
+    assert len(b_factors) == 2 and all(np.abs(b).max() > 0 for b in _values(b_factors))  # query, value
+    # The pfeiffer trials trained bottleneck adapters of their sizes.
+    assert sorted(hypermodel.parameter_counts[hypermodel.values_key(t.hyperparameters.values)][0]
+                  for t in trials if t.hyperparameters["adapter"] == "pfeiffer") == [
+        2 * 16 + 2 + 2 * 16 + 16 + 34, 4 * 16 + 4 + 4 * 16 + 16 + 34]  # one block, head 16 x 2 + 2
+    with pytest.raises(KerasAdaptersError, match="`ranks` are LoRA ranks"):
+        AdapterHyperModel(base, num_classes=2, adapter_presets=["pfeiffer", "ia3"], ranks=[2])

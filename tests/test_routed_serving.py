@@ -3,8 +3,6 @@
 import json
 import os
 import shutil
-import subprocess
-import time
 import urllib.request
 
 import keras
@@ -32,7 +30,7 @@ from keras_adapters.pretrained import backbone_fingerprint, load_backbone, load_
 from keras_adapters.tasks import PooledTextClassifier, TokenClassifier
 from keras_adapters.training import TrainConfig, load_run, write_run_directory
 
-from helpers import bert, gpt2, inputs_for, make_tiny_preset
+from helpers import bert, gpt2, inputs_for, make_tiny_preset, tf_model_server
 
 WORDS = "good great fun bad awful dull the a movie film plot sports politics".split()
 
@@ -278,8 +276,6 @@ def test_run_sets_refuse_shared_layer_norms_and_repeated_names(run_set_export):
     "test_cpp_loader_serves_each_row_as_its_own_run runs the routed signature with TensorFlow's C++ loader",
 )
 def test_real_tf_serving_answers_a_routed_rest_request(run_set_export):
-    from test_export import _free_port
-
     _, path, _, _, _ = run_set_export
     extra = os.path.join(path, "assets.extra")
     with np.load(os.path.join(extra, "sample_inputs.npz")) as data:
@@ -288,20 +284,7 @@ def test_real_tf_serving_answers_a_routed_rest_request(run_set_export):
         single = {task: data[f"{task}.logits"] for task in ("sentiment", "topic")}
     task_names = read_export_metadata(path)["metadata"]["tasks"]
     task_ids = [task_names[row % 2] for row in range(len(features["token_ids"]))]
-    port = _free_port()
-    server = subprocess.Popen([
-        "tensorflow_model_server", f"--rest_api_port={port}", "--port=0",
-        "--model_name=tasks", f"--model_base_path={os.path.dirname(path)}",
-    ])
-    try:
-        url = f"http://127.0.0.1:{port}/v1/models/tasks"
-        for _ in range(120):
-            try:
-                with urllib.request.urlopen(url, timeout=1) as response:
-                    if b"AVAILABLE" in response.read():
-                        break
-            except OSError:
-                time.sleep(0.5)
+    with tf_model_server("tasks", os.path.dirname(path)) as url:
         body = json.dumps(rest_request_body(features, task_ids=task_ids, tasks=task_names)).encode()
         request = urllib.request.Request(url + ":predict", data=body, method="POST")
         with urllib.request.urlopen(request, timeout=30) as response:
@@ -310,6 +293,3 @@ def test_real_tf_serving_answers_a_routed_rest_request(run_set_export):
             want = single[task][row]
             assert prediction["num_classes"] == len(want)
             np.testing.assert_allclose(prediction["logits"][: len(want)], want, atol=1e-5)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)

@@ -9,8 +9,8 @@ import keras_adapters
 from keras_adapters import AdaptedBackbone, add_adapters, count_parameters
 from keras_adapters.layers import AdapterSlot
 from keras_adapters.errors import KerasAdaptersError
-from keras_adapters.surgery import adapted_backbone
-from keras_adapters.surgery.adapted_backbone import validate_adapter_name
+from keras_adapters.surgery import management
+from keras_adapters.surgery.adapter_checks import validate_adapter_name
 
 from helpers import bert, distil_bert, electra, gpt2, inputs_for, opt, output_of, roberta, xlm_roberta
 
@@ -314,7 +314,7 @@ def test_bottleneck_far_wider_than_the_hidden_size_is_refused_before_allocation(
         raise AssertionError("an AdapterLayer was created before the range check")
 
     backbone = add_adapters(base, "pfeiffer", name="a", bottleneck_size=4)
-    monkeypatch.setattr(adapted_backbone, "AdapterLayer", no_allocation)
+    monkeypatch.setattr(management, "AdapterLayer", no_allocation)
     for overrides in (dict(bottleneck_size=100000), dict(bottleneck_size=65), dict(reduction_factor=0.2)):
         with pytest.raises(KerasAdaptersError, match="hidden size is 16.*at most 64"):
             add_adapters(base, "pfeiffer", **overrides)

@@ -167,3 +167,18 @@ def test_adapter_file_head_keys_and_task_record_are_unchanged(tmp_path):
             document = json.load(f)
         assert sorted(k for k in document["tensors"] if k.startswith("head/")) == head_keys
         assert "preprocessor" not in document["task"]["config"]
+
+
+def test_fit_on_a_dataset_keeps_its_order_without_keras_shuffle_warning():
+    import warnings
+
+    import tensorflow as tf
+
+    model = _classifier()
+    model.compile(learning_rate=1e-2, run_eagerly=True)
+    tokens = {k: np.asarray(v) for k, v in _preprocessor()(TEXTS).items()}
+    dataset = tf.data.Dataset.from_tensor_slices((tokens, LABELS)).batch(8)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(dataset, epochs=1, verbose=0)
+    assert not [w for w in caught if "shuffle" in str(w.message)]

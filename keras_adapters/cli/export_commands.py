@@ -72,6 +72,20 @@ def _export_run(run_dir, base_path, name, version, text_signature, overwrite, me
     from keras_adapters.export import export_saved_model, tokenize_for_serving
 
     run = training.load_run(run_dir)
+    task = run.info.get("task", "text-classification")
+    if task == "question-answering":
+        if text_signature or merge:
+            fail("--text-signature and --merge are not supported for question-answering runs yet.")
+        from keras_adapters.export.question_answering import export_question_answerer
+
+        return export_question_answerer(
+            run.model, base_path, name, version, overwrite=overwrite,
+            metadata={"task": task, "run_dir": os.path.abspath(run_dir),
+                      "sequence_length": run.sequence_length},
+        )
+    if task != "text-classification":
+        fail(f"Exporting {task} runs is not supported yet; text-classification and "
+             "question-answering runs export.")
     if run.info.get("text_pair"):
         fail("Exporting sentence-pair runs is not supported yet.")
     exported = export_saved_model(

@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from keras_adapters import training
+from keras_adapters.cli import question_answering
 from keras_adapters.cli.config_options import build_config, config_options
 from keras_adapters.cli.console import (
     console,
@@ -41,6 +42,14 @@ def train(**options):
         metrics = training.train_text_classifier(config, log=console.print)
     except training.TrainingInterrupted as e:
         interrupted(str(e))
+    if metrics is None and config.process_id:  # a process other than 0 of --distribute data-parallel
+        console.print(f"Process {config.process_id} done; process 0 writes the run to "
+                      f"{config.output_dir}.")
+        return None
+    if config.task == "question-answering":
+        return question_answering.report_training(metrics, config.output_dir)
+    if config.task == "seq2seq":
+        return None  # train_seq2seq logged the test scores and the run directory
     print_metrics_table(
         {split: metrics[split] for split in ("validation", "test") if split in metrics},
         title=f"Best epoch: {metrics['best_epoch']}",
@@ -59,15 +68,31 @@ def train(**options):
 @click.argument("texts", nargs=-1)
 @click.option("--file", "text_file", type=click.Path(dir_okay=False),
               help="Read texts from this UTF-8 file, one per line.")
+@click.option("--question", "questions", multiple=True,
+              help="Question-answering runs: a question (repeat with one --context each).")
+@click.option("--context", "contexts", multiple=True,
+              help="Question-answering runs: the passage the answer is taken from.")
 @guarded
-def predict(run_dir, texts, text_file):
-    """Predict labels for TEXTS with the model trained in RUN_DIR."""
+def predict(run_dir, texts, text_file, questions, contexts):
+    """Predict labels for TEXTS with the model trained in RUN_DIR.
+
+    For a question-answering run, give --question and --context instead:
+    it prints the span of each context that answers its question.
+    """
+    if questions or contexts:
+        run = training.load_run(run_dir)
+        if run.info.get("task") != "question-answering":
+            fail("--question and --context are for question-answering runs; this run classifies "
+                 "texts: give them as arguments.")
+        return question_answering.predict_answers(run, list(questions), list(contexts))
     texts = list(texts)
     if text_file:
         texts += _read_lines(text_file)
     if not texts:
         fail("Give at least one text to classify, as arguments or with --file.")
     run = training.load_run(run_dir)
+    if run.info.get("task") == "question-answering":
+        fail("This run answers questions: give --question and --context (not texts).")
     if run.info.get("text_pair"):
         fail("This run classifies sentence pairs; `predict` takes single texts. "
              "Use the Python API (LoadedRun.predict_texts with pairs).")
@@ -117,6 +142,8 @@ def evaluate(run_dir, dataset, split, text_column, label_column):
     from keras_adapters.data.loading import describe_labels, load_labelled_file
 
     run = training.load_run(run_dir)
+    if run.info.get("task") == "question-answering":
+        return question_answering.evaluate_run(run, dataset, split)
     config = run.info["config"]
     spec = dataset or config["dataset"]
     columns = {

@@ -27,11 +27,22 @@ def tune(**options):
     trainable parameters) to --output-dir, with the best trial written as a
     `train` run directory in OUTPUT_DIR/best (predict, evaluate and export
     work on it).
+
+    Distributed search (keras-tuner's): run this same command in several
+    processes with KERASTUNER_TUNER_ID (chief for one, a unique id such as
+    tuner0, tuner1 for each worker), KERASTUNER_ORACLE_IP and
+    KERASTUNER_ORACLE_PORT (the chief's address) set; workers train trials,
+    the chief writes --output-dir (docs: Training on many devices).
     """
     from keras_adapters.tuning.text_classification import tune_text_classifier
 
     config = build_config(TuneConfig, options)
     result = tune_text_classifier(config, log=console.print)
+    if "role" in result:  # a worker of a distributed search
+        trained = ", ".join(result["trials"]) or "none"
+        console.print(f"Worker {result['role'].tuner_id} trained trials: {trained}. "
+                      "The chief writes the results.")
+        return
     _print_tuning_table(result, config)
     best = result["best_metrics"]
     print_metrics_table(

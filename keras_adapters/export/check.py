@@ -27,7 +27,7 @@ import tempfile
 import numpy as np
 
 from keras_adapters.export.routing import ROUTED_SIGNATURE
-from keras_adapters.export.saved_model import (
+from keras_adapters.export.version_directory import (
     METADATA_DIR,
     SAMPLE_INPUTS,
     SAMPLE_OUTPUTS,

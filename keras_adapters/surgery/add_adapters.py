@@ -1,9 +1,11 @@
 """`add_adapters`: clone a KerasHub backbone with adapters inserted."""
 
+import keras
+
 from keras_adapters.config import AdapterConfig
 from keras_adapters.errors import KerasAdaptersError
-from keras_adapters.surgery.adapted_backbone import (
-    AdaptedBackbone,
+from keras_adapters.surgery.adapted_backbone import AdaptedBackbone
+from keras_adapters.surgery.adapter_checks import (
     check_bottleneck,
     validate_adapter_name,
 )
@@ -113,4 +115,7 @@ def _copy_weights(source, target, new_variables):
                 f"{src.path} {tuple(src.shape)} lines up with {dst.path} "
                 f"{tuple(dst.shape)}."
             )
-        dst.assign(src)
+        # A copy, not the source's buffer: on JAX, a traced predict/fit of
+        # one model donates (deletes) its weights' buffers, which would break
+        # the other model if they shared them.
+        dst.assign(keras.ops.copy(src.value))

@@ -8,6 +8,12 @@ adapters at Houlsby's position in pre-LN and post-LN blocks alike, without
 copying or patching KerasHub code. If a KerasHub release renames these
 attributes, `install_slots` fails loudly instead of training a model that
 silently has no adapters.
+
+Decoder blocks built with an encoder sequence (BART's decoder) have a third
+branch, cross-attention, with the same layout; it gets a slot too, so an
+adapter can sit after the cross-attention sublayer (AdapterHub's
+`cross_adapter` option; off in the presets). Blocks without cross-attention
+(encoders, GPT-2's decoder) have no such slot.
 """
 
 import keras
@@ -25,7 +31,23 @@ TRANSFORMER_BLOCK_TYPES = (
 BRANCH_DROPOUT_ATTRIBUTES = {
     "attention": "_self_attention_dropout",
     "feedforward": "_feedforward_dropout",
+    # Last, so that blocks keep their earlier slot order; only in blocks
+    # with cross-attention (see `block_branches`).
+    "cross_attention": "_cross_attention_dropout",
 }
+
+
+def block_branches(block):
+    """Placement -> dropout attribute for the branches this block has.
+
+    Every block has self-attention and feed-forward branches; a
+    `TransformerDecoder` built with an encoder sequence also has
+    cross-attention (KerasHub sets `_cross_attention_layer` to None otherwise).
+    """
+    branches = dict(BRANCH_DROPOUT_ATTRIBUTES)
+    if getattr(block, "_cross_attention_layer", None) is None:
+        del branches["cross_attention"]
+    return branches
 
 
 def block_hidden_dim(block):
@@ -54,7 +76,7 @@ def install_slots(block):
         raise KerasAdaptersError(f"Transformer block {block.name!r} must be built first.")
     hidden_dim = block_hidden_dim(block)
     slots = {}
-    for placement, attribute in BRANCH_DROPOUT_ATTRIBUTES.items():
+    for placement, attribute in block_branches(block).items():
         current = getattr(block, attribute, None)
         if current is None:
             raise _internals_changed(block, attribute)
@@ -83,5 +105,5 @@ def block_slots(block):
     """Dict placement -> `AdapterSlot` of a block with installed slots."""
     return {
         placement: getattr(block, attribute)
-        for placement, attribute in BRANCH_DROPOUT_ATTRIBUTES.items()
+        for placement, attribute in block_branches(block).items()
     }

@@ -14,6 +14,8 @@ cache attributes, which `compile` resets the same way.
 
 import weakref
 
+import keras
+
 from keras_adapters.errors import KerasAdaptersError
 
 #: Keras' traced functions: `<kind>_function`, rebuilt by `make_<kind>_function`.
@@ -36,10 +38,33 @@ class _RetraceOnCall:
 
     def __call__(self, *args, **kwargs):
         model = self._model()
-        if self._kind == "train":
+        if self._kind == "train" and trainable_state_is_stale(model):
+            if args:
+                _give_back_jax_fit_state(model, args[0])
             check_trainable_state(model)
         getattr(model, f"make_{self._kind}_function")(force=True)
         return getattr(model, f"{self._kind}_function")(*args, **kwargs)
+
+
+def _give_back_jax_fit_state(model, state):
+    """Puts back into `model` the weights Keras' JAX `fit` took out for `state`.
+
+    On the JAX backend, `fit` (and `train_on_batch`) move every variable's
+    value out of the model into the state they pass to the train function,
+    and put them back after the epoch; a refusal raised in between would
+    leave the model without weights. A no-op on the other backends.
+
+    Args:
+        model: the Keras model being fitted.
+        state: the train function's first argument, the lists of values of
+            (trainable, non-trainable, optimizer, metrics) variables.
+    """
+    if keras.config.backend() != "jax" or not hasattr(model, "jax_state_sync"):
+        return
+    fields = ("trainable_variables", "non_trainable_variables", "optimizer_variables", "metrics_variables")
+    model._jax_state = dict(zip(fields, state))
+    model._jax_state_synced = False
+    model.jax_state_sync()
 
 
 def trainable_state_is_stale(model):

@@ -34,8 +34,12 @@ def embedding_slot_property(dropout_attribute):
             slot = dropout
         elif isinstance(dropout, keras.layers.Dropout):
             # Keras tracked the Dropout before this setter ran; keep only the
-            # slot (which holds its own dropout of the same rate).
-            self._tracker.untrack(dropout)
+            # slot (which holds its own dropout of the same rate). On the
+            # torch backend the KerasHub constructor assigns it before Keras'
+            # tracker exists, so there is nothing to untrack.
+            tracker = getattr(self, "_tracker", None)
+            if tracker is not None:
+                tracker.untrack(dropout)
             slot = AdapterSlot(
                 dropout_rate=dropout.rate,
                 dtype=dropout.dtype_policy,

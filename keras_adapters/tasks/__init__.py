@@ -2,3 +2,4 @@ from keras_adapters.tasks.backbone_task import BackboneTask, BackboneTaskMixin
 from keras_adapters.tasks.pooling import FirstTokenPooling, MaskedMeanPooling
 from keras_adapters.tasks.text_classifier import PooledTextClassifier
 from keras_adapters.tasks.token_classifier import TokenClassifier
+from keras_adapters.tasks.question_answerer import SpanLogits, SpanQuestionAnswerer

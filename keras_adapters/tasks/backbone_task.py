@@ -164,10 +164,15 @@ class BackboneTaskMixin:
     # Without a preprocessor, `keras.Model`'s own input handling, which
     # shuffles arrays each epoch and takes `validation_split` on arrays;
     # KerasHub's pipeline (used with a preprocessor) batches them unshuffled.
-    def fit(self, *args, **kwargs):
+    def fit(self, x=None, *args, **kwargs):
+        # A tf.data.Dataset (it has an `element_spec`), and what KerasHub's
+        # preprocessing pipeline makes of arrays, brings its own order: Keras
+        # ignores `shuffle` there and would only warn that its default is ignored.
+        if hasattr(x, "element_spec") or self.preprocessor is not None:
+            kwargs.setdefault("shuffle", False)
         if self.preprocessor is None:
-            return keras.Model.fit(self, *args, **kwargs)
-        return super().fit(*args, **kwargs)
+            return keras.Model.fit(self, x, *args, **kwargs)
+        return super().fit(x, *args, **kwargs)
 
     def evaluate(self, *args, **kwargs):
         if self.preprocessor is None:
@@ -194,7 +199,13 @@ class BackboneTaskMixin:
 
     @classmethod
     def from_config(cls, config):
-        return super().from_config(dict(config))
+        config = dict(config)
+        # Passed on, `trainable=True` reaches Functional's recursive setter,
+        # which on the JAX backend unfreezes every backbone weight. It is the
+        # default, so only a frozen task's `trainable=False` is passed on.
+        if config.get("trainable", True):
+            config.pop("trainable", None)
+        return super().from_config(config)
 
 
 class BackboneTask(BackboneTaskMixin, keras_hub.models.Task):

@@ -20,6 +20,13 @@ DATASET_HELP = (
     "network access the first time)."
 )
 
+#: `TrainConfig.task` values (`question-answering`: `keras_adapters.training.question_answering`;
+#: `seq2seq`: `keras_adapters.training.seq2seq`).
+TASKS = ("text-classification", "question-answering", "seq2seq")
+
+#: `TrainConfig.distribute` values (`keras_adapters.training.distribution`).
+DISTRIBUTE_MODES = ("none", "mirrored", "data-parallel")
+
 
 def _adapter_help():
     return (
@@ -62,6 +69,13 @@ class TrainConfig:
         help=f"Backbone: {defaults.DEFAULT_PRESET!r} (pretrained all-MiniLM-L6-v2, offline), "
              "a local KerasHub preset or Hugging Face checkpoint folder, or a KerasHub preset "
              "handle (needs network)."))
+    task: str = dataclasses.field(default="text-classification", metadata=setting(
+        choices=TASKS,
+        help="'text-classification' (pooled classifier), or 'question-answering' (extractive: "
+             "start/end logits, SQuAD exact match and F1; --dataset 'jsonl:PATH' or "
+             "'squad:PATH'), or 'seq2seq' (summarisation/translation: a random-initialised "
+             "BART with GPT-2's BPE, ROUGE; --dataset 'aclsum' or 'jsonl:PATH' with "
+             "'source' and 'target'; --adapter full trains every weight instead)."))
     dataset: str = dataclasses.field(default="rotten_tomatoes", metadata=setting(
         flags=("--dataset", "-d"), help=DATASET_HELP))
     text_column: str = dataclasses.field(default="text", metadata=setting(
@@ -113,6 +127,21 @@ class TrainConfig:
         help="Seed for weight initialisation, shuffling and dropout."))
     max_train_examples: int | None = dataclasses.field(default=None, metadata=setting(
         minimum=1, help="Use at most this many training examples (quick runs)."))
+    distribute: str = dataclasses.field(default="none", metadata=setting(
+        choices=DISTRIBUTE_MODES,
+        help="'none': one device. 'mirrored': tf.distribute.MirroredStrategy over this "
+             "machine's GPUs (without GPUs: its logical CPU devices; TensorFlow backend). "
+             "'data-parallel': keras.distribution.DataParallel over the devices of "
+             "--num-processes processes (JAX backend; run the command once per process). "
+             "--batch-size is the global batch, split evenly across replicas; the learning "
+             "rate is used as given."))
+    num_processes: int = dataclasses.field(default=1, metadata=setting(
+        minimum=1, help="--distribute data-parallel: how many processes train together."))
+    process_id: int = dataclasses.field(default=0, metadata=setting(
+        minimum=0, help="--distribute data-parallel: this process's index (0 writes the run)."))
+    coordinator: str | None = dataclasses.field(default=None, metadata=setting(
+        help="--distribute data-parallel: 'HOST:PORT' of process 0, reachable from every "
+             "process (needed with --num-processes above 1)."))
 
     def load_data(self):
         """The run's `TextClassificationData` (`load_dataset` with these settings).

@@ -22,6 +22,7 @@ from keras_adapters.composition import Parallel
 from keras_adapters.errors import KerasAdaptersError
 from keras_adapters.surgery.compiled_functions import refresh_compiled_functions
 from keras_adapters.surgery.layer_count import adaptable_blocks, lowest_trainable_block
+from keras_adapters.utils.functional_graph import cut_graph, graph_nodes, is_model_input
 
 __all__ = ["FrozenPrefixSplit", "disable_prefix_dropout", "split_frozen_prefix"]
 
@@ -93,42 +94,10 @@ class FrozenPrefixSplit:
         return {name: features[feature] for name, feature in self.prefix_inputs.items()}
 
 
-def _nodes(model):
-    """The nodes of a functional model's graph, inputs first."""
-    depths = sorted(model._nodes_by_depth, reverse=True)
-    return [node for depth in depths for node in model._nodes_by_depth[depth]]
-
-
-def _cut(nodes, starts):
-    """Splits a graph below the nodes with ids `starts`.
-
-    Returns:
-        `(upper, frontier)`: ids of the nodes at or after a start node, and
-        the tensors they read that are made outside them, in graph order.
-    """
-    producer = {id(t): node for node in nodes for t in node.outputs}
-    upper = set()
-    for node in nodes:
-        if node.is_input:
-            continue
-        if id(node) in starts or any(id(producer.get(id(t))) in upper for t in node.input_tensors):
-            upper.add(id(node))
-    frontier, seen = [], set()
-    for tensor in [t for node in nodes if id(node) in upper for t in node.input_tensors]:
-        if id(producer.get(id(tensor))) not in upper and id(tensor) not in seen:
-            seen.add(id(tensor))
-            frontier.append(tensor)
-    return upper, frontier
-
-
-def _is_input(tensor):
-    return isinstance(tensor._keras_history.operation, keras.layers.InputLayer)
-
-
 def _backbone_node(task):
     backbone = getattr(task, "backbone", None)
     functional = hasattr(task, "_nodes_by_depth") and backbone is not None
-    nodes = [n for n in _nodes(task) if n.operation is backbone] if functional else []
+    nodes = [n for n in graph_nodes(task) if n.operation is backbone] if functional else []
     if len(nodes) != 1 or not isinstance(task.input, dict):
         raise KerasAdaptersError(
             f"Cannot split {type(task).__name__} {task.name!r} at a block: the frozen-prefix "
@@ -168,13 +137,13 @@ def _backbone_split(backbone, block):
         below `block` (BART's encoder output when `block` is a decoder
         block); the outputs made from `block` on; the layers below `block`.
     """
-    nodes = _nodes(backbone)
+    nodes = graph_nodes(backbone)
     in_graph = {id(n) for n in nodes}
     starts = {
         id(node) for b in adaptable_blocks(backbone)[block:] for node in b._inbound_nodes
         if id(node) in in_graph
     }
-    upper, frontier = _cut(nodes, starts)
+    upper, frontier = cut_graph(nodes, starts)
     made_in_upper = {id(t) for node in nodes if id(node) in upper for t in node.outputs}
     upper_outputs = [t for t in backbone.outputs if id(t) in made_in_upper]
     in_frontier = {id(t) for t in frontier}
@@ -208,9 +177,9 @@ def _task_inputs(model, node):
         inputs the head reads besides the backbone's outputs (e.g. the
         padding mask for mean pooling).
     """
-    task_nodes = _nodes(model)
-    task_upper, task_frontier = _cut(task_nodes, {id(node)})
-    if not all(_is_input(t) for t in task_frontier):
+    task_nodes = graph_nodes(model)
+    task_upper, task_frontier = cut_graph(task_nodes, {id(node)})
+    if not all(is_model_input(t) for t in task_frontier):
         raise KerasAdaptersError(
             f"Cannot split {model.name!r}: it computes something from its inputs before the "
             "backbone; the frozen-prefix cache needs the inputs passed to the backbone as they are."
@@ -292,12 +261,12 @@ def split_frozen_prefix(model, block=None, check_dropout=True):
     backbone_input_name = {id(t): name for name, t in backbone.input.items()}
     names, computed = {}, []
     for tensor in lower:
-        if _is_input(tensor):
+        if is_model_input(tensor):
             names[id(tensor)] = prefix_inputs[backbone_input_name[id(tensor)]]
         else:
             names[id(tensor)] = f"frozen_prefix_{len(computed)}"
             computed.append(tensor)
-    feature_names = sorted({names[id(t)] for t in lower if _is_input(t)} | set(head_features))
+    feature_names = sorted({names[id(t)] for t in lower if is_model_input(t)} | set(head_features))
     cached_specs = {names[id(t)]: (tuple(t.shape[1:]), t.dtype) for t in computed}
 
     try:

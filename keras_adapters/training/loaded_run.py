@@ -85,7 +85,9 @@ def load_run(run_dir):
             `write_run_directory`).
 
     Returns:
-        A `LoadedRun`: the classifier, its preprocessor and label names.
+        A `LoadedRun`: the classifier, its preprocessor and label names; for
+        a `--task question-answering` run, a
+        `keras_adapters.training.qa_run.LoadedQuestionAnswerer`.
 
     Raises:
         RunError: if the directory is not a complete run, `run.json` is
@@ -121,6 +123,10 @@ def load_run(run_dir):
         raise RunError(str(e)) from None
     if info.get("format") != RUN_FORMAT:
         raise RunError(f"{run_file} is not a keras-adapters run file.")
+    if info.get("task") == "question-answering":
+        from keras_adapters.training.qa_run import load_question_answerer
+
+        return load_question_answerer(run_dir, info)
     _check_run_fields(info, run_file)
     if not os.path.isdir(adapter_dir):
         raise RunError(

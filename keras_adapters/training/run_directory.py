@@ -2,7 +2,7 @@
 
 A run directory holds:
 
-    run.json                 what was run: preset, data, settings, labels
+    run.json                 what was run: preset, data, settings, labels, backend
     adapter/                 adapter + head weights of the best epoch
                              (`save_adapters` format, written atomically)
     metrics.json             test/validation metrics, history, timings, sizes
@@ -85,6 +85,8 @@ def run_record(config, adapter_config, data, fingerprint, model):
         "num_examples": dict(data.num_examples),
         "backbone_fingerprint": fingerprint,
         "backbone_class": type(model.backbone).keras_hub_class.__name__,
+        # The Keras backend trained on: informative only, the run loads on any.
+        "backend": keras.config.backend(),
         "versions": library_versions(),
     }
 

@@ -8,6 +8,7 @@ validation, test it, and write a run directory
 
 import os
 import shutil
+import tempfile
 import time
 
 import keras
@@ -20,6 +21,7 @@ from keras_adapters.saving import load_adapters, read_adapter_file, save_adapter
 from keras_adapters.surgery import add_adapters
 from keras_adapters.tasks import PooledTextClassifier
 from keras_adapters.training.callbacks import BestAdapterCheckpoint, TrainingLog
+from keras_adapters.training.distribution import training_distribution
 from keras_adapters.training.frozen_prefix import disable_prefix_dropout
 from keras_adapters.training.output_dir import holds_entries, prepare_output_dir
 from keras_adapters.training.pipeline import tokenized
@@ -120,13 +122,17 @@ def check_model_options(config, backbone):
 def train_text_classifier(config, log=print):
     """Runs a full training run and writes its directory.
 
+    A config with `task="question-answering"` runs
+    `keras_adapters.training.question_answering.train_question_answerer`.
+
     Args:
         config: a `TrainConfig`.
         log: callable taking one message string (the CLI passes a rich
             console printer).
 
     Returns:
-        The metrics dict written to `metrics.json`.
+        The metrics dict written to `metrics.json`; None in the processes
+        other than 0 of a `data-parallel` run (they write nothing).
 
     Raises:
         ValueError: for invalid settings, data or presets (subclasses carry
@@ -158,48 +164,63 @@ def train_text_classifier(config, log=print):
     >>> labels[0] in ("bad", "good"), probabilities.shape
     (True, (1, 2))
     """
+    if config.task == "question-answering":
+        from keras_adapters.training.question_answering import train_question_answerer
+
+        return train_question_answerer(config, log)
+    if config.task == "seq2seq":
+        from keras_adapters.training.seq2seq import train_seq2seq
+
+        return train_seq2seq(config, log)
     started = time.perf_counter()
     config.validate()
     adapter_config = config.adapter_config()  # with --bottleneck and --layers applied
     data = config.load_data()
-    output_dir = prepare_output_dir(config.output_dir, config.overwrite, RUN_LAYOUT)
+    distribution = training_distribution(config)  # data-parallel: joins the other processes
+    # Process 0 alone writes the run; the others train along and write nothing.
+    output_dir = (prepare_output_dir(config.output_dir, config.overwrite, RUN_LAYOUT)
+                  if distribution.is_writer else os.path.realpath(config.output_dir))
     keras.utils.set_random_seed(config.seed)
+    log(distribution.describe(config.batch_size))
+    # Every variable (backbone, adapted clone, optimizer) is created under the strategy.
+    with distribution.scope():
+        backbone = load_backbone(config.preset)
+        check_model_options(config, backbone)
+        fingerprint = backbone_fingerprint(backbone)
+        preprocessor = load_preprocessor(config.preset, config.sequence_length)
+        model = build_classifier(
+            backbone, len(data.label_names), adapter_config, config.pooling, config.head_dropout
+        )
+        del backbone  # the clone inside `model` carries the weights
+        parameters = count_parameters(model)
+        log(f"Parameters: {parameters}")
+        log(
+            f"Data {data.name}: " + ", ".join(f"{k} {v:,}" for k, v in data.num_examples.items())
+            + f"; labels {describe_labels(data.label_names)}"
+        )
 
-    backbone = load_backbone(config.preset)
-    check_model_options(config, backbone)
-    fingerprint = backbone_fingerprint(backbone)
-    preprocessor = load_preprocessor(config.preset, config.sequence_length)
-    model = build_classifier(
-        backbone, len(data.label_names), adapter_config, config.pooling, config.head_dropout
-    )
-    del backbone  # the clone inside `model` carries the weights
-    parameters = count_parameters(model)
-    log(f"Parameters: {parameters}")
-    log(
-        f"Data {data.name}: " + ", ".join(f"{k} {v:,}" for k, v in data.num_examples.items())
-        + f"; labels {describe_labels(data.label_names)}"
-    )
+        steps_per_epoch = -(-data.num_examples["train"] // config.batch_size)
+        total_steps = steps_per_epoch * config.epochs
+        model.compile(
+            learning_rate=config.learning_rate,
+            weight_decay=config.weight_decay,
+            schedule=config.schedule,
+            total_steps=total_steps,
+            warmup_fraction=config.warmup_fraction,
+        )
 
-    steps_per_epoch = -(-data.num_examples["train"] // config.batch_size)
-    total_steps = steps_per_epoch * config.epochs
-    model.compile(
-        learning_rate=config.learning_rate,
-        weight_decay=config.weight_decay,
-        schedule=config.schedule,
-        total_steps=total_steps,
-        warmup_fraction=config.warmup_fraction,
-    )
     # Checked before anything is written: refuses when there is no frozen prefix.
     trainer = _frozen_prefix_trainer(model, config, log) if config.cache_frozen_prefix else model
 
     # Written under a temporary name and switched in when complete: an earlier
     # run in `output_dir` stays intact until then. On Ctrl-C a new run
     # directory keeps its checkpoint (TrainingInterrupted with a checkpoint).
-    with atomic_directory(
+    writing = atomic_directory(
         output_dir,
         overwrite=True,
         keep_unfinished=lambda error: getattr(error, "checkpoint", None) is not None,
-    ) as run_dir:
+    ) if distribution.is_writer else tempfile.TemporaryDirectory()
+    with writing as run_dir:
         atomic_write_json(
             os.path.join(run_dir, RUN_FILE),
             run_record(config, adapter_config, data, fingerprint, model),
@@ -219,8 +240,17 @@ def train_text_classifier(config, log=print):
         training_log = TrainingLog()
         # The cache shuffles its examples itself and keys them by their order.
         shuffle_seed = None if trainer is not model else config.seed
-        train_ds = tokenized(data.train, preprocessor, config.batch_size, shuffle_seed=shuffle_seed)
-        validation_ds = tokenized(data.validation, preprocessor, config.batch_size)
+        train_ds = distribution.dataset(tokenized(
+            distribution.shard(data.train, data.num_examples["train"]), preprocessor,
+            distribution.local_batch(config.batch_size), shuffle_seed=shuffle_seed,
+        ))
+        validation_batch = distribution.evaluation_batch_size(
+            data.num_examples["validation"], config.batch_size
+        )
+        validation_ds = distribution.dataset(tokenized(
+            distribution.shard(data.validation, data.num_examples["validation"]), preprocessor,
+            distribution.local_batch(validation_batch),
+        ))
         if trainer is not model:
             # Used only by a cache too large for memory; removed after training.
             trainer.cache_dir = os.path.join(run_dir, RUN_CACHE_DIR)
@@ -239,12 +269,23 @@ def train_text_classifier(config, log=print):
             if trainer is not model:
                 shutil.rmtree(trainer.cache_dir, ignore_errors=True)
         training_seconds = time.perf_counter() - train_started
+        if not distribution.is_writer:
+            return None  # process 0 evaluates and writes the run
         if trainer is not model:
             cache = trainer.last_cache
             log(f"Frozen-prefix cache: {cache.nbytes / 1e6:,.1f} MB in {cache.location} ({cache.source})")
 
         # Evaluate the best epoch, as saved: reload it, which also proves the
         # files restore the model.
+        if distribution.mode != "none":
+            # On one device: Keras 3.15's `predict_on_batch` under a strategy
+            # returns each replica's outputs for the whole batch, and under
+            # DataParallel every process would have to take part.
+            keras.distribution.set_distribution(None)
+            model = build_classifier(
+                load_backbone(config.preset), len(data.label_names), adapter_config,
+                config.pooling, config.head_dropout,
+            )
         load_adapters(model, checkpoint_dir)
         step_seconds = training_log.step_seconds[1:] or training_log.step_seconds
         metrics = write_run_metrics(

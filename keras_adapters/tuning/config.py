@@ -45,6 +45,9 @@ class TuneConfig:
     >>> best = config.train_config({"bottleneck_size": 64})
     >>> best.bottleneck_size, best.output_dir, best.dataset, best.epochs
     (64, 'runs/tune/best', 'csv:reviews.csv', 1)
+    >>> lora = config.train_config({"adapter": "lora"})  # no bottleneck
+    >>> lora.adapter_config().kind, lora.bottleneck_size
+    ('lora', None)
     >>> TuneConfig(tuner="grid").validate()
     Traceback (most recent call last):
     ...
@@ -57,8 +60,11 @@ class TuneConfig:
     overwrite: bool = dataclasses.field(default=False, metadata=setting(
         help="Replace a search already in --output-dir."))
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig, metadata=setting(
-        # The search has its own output directory; bottleneck_sizes replaces bottleneck_size.
-        omit=("output_dir", "overwrite", "bottleneck_size"),
+        # The search has its own output directory; bottleneck_sizes replaces bottleneck_size;
+        # searches tune text classifiers on one process each (distributed searches use
+        # keras-tuner's chief/worker variables, not --distribute).
+        omit=("output_dir", "overwrite", "bottleneck_size", "task", "distribute",
+              "num_processes", "process_id", "coordinator"),
         nested_help={"epochs": "Epochs per trial (Hyperband: its max_epochs)."},
         help="What every trial trains with (its output_dir, overwrite and bottleneck_size "
              "are not used)."))
@@ -70,7 +76,9 @@ class TuneConfig:
         help="Also search over peak learning rates, e.g. '1e-3,3e-4' (replaces --lr)."))
     adapter_presets: tuple[str, ...] | None = dataclasses.field(default=None, metadata=setting(
         flags=("--adapters",), choices=AdapterConfig.presets(),
-        help="Also search over adapter presets, e.g. 'houlsby,pfeiffer' (replaces --adapter)."))
+        help="Also search over adapter presets: the method is a search dimension, e.g. "
+             "'houlsby,lora,ia3' (replaces --adapter); --bottlenecks applies to the bottleneck "
+             "and parallel ones."))
     max_trials: int = dataclasses.field(default=6, metadata=setting(
         minimum=1,
         help="Trials for random and Bayesian search (random search also stops when every "
@@ -101,8 +109,9 @@ class TuneConfig:
         """The `TrainConfig` of one trial's settings, writing to `best/`.
 
         Args:
-            values: the trial's hyperparameter values (`bottleneck_size`,
-                and `learning_rate`, `adapter`, `layers` when searched).
+            values: the trial's hyperparameter values (`bottleneck_size`
+                for methods with a bottleneck, and `learning_rate`,
+                `adapter`, `layers` when searched).
 
         Returns:
             A `TrainConfig`.
@@ -111,7 +120,8 @@ class TuneConfig:
             self.train,
             output_dir=os.path.join(self.output_dir, BEST_DIR),
             overwrite=True,
-            bottleneck_size=values["bottleneck_size"],
+            # None for LoRA and (IA)^3 trials, which have no bottleneck.
+            bottleneck_size=values.get("bottleneck_size"),
             learning_rate=values.get("learning_rate", self.train.learning_rate),
             adapter=values.get("adapter", self.train.adapter),
             layers=values.get("layers", self.train.layers),

@@ -6,29 +6,17 @@ import keras
 import keras_tuner
 
 from keras_adapters import pretrained
-from keras_adapters.adapter_kinds import uses_bottleneck
-from keras_adapters.config import AdapterConfig, layers_label, parse_layers, resolve_layer_selection
 # Defined without Keras, for the settings and `--help`.
 from keras_adapters.defaults import DEFAULT_BOTTLENECK_SIZES
 from keras_adapters.errors import KerasAdaptersError
 from keras_adapters.surgery import add_adapters
-from keras_adapters.surgery.adapted_backbone import MAX_BOTTLENECK_PER_HIDDEN
-from keras_adapters.surgery.layer_count import num_adaptable_blocks
 from keras_adapters.tasks import PooledTextClassifier
 from keras_adapters.training import prefix_cache, recipe
 from keras_adapters.training.frozen_prefix import disable_prefix_dropout
+from keras_adapters.tuning.budget import FIT_SECONDS, OWN_BUDGET, TRAINABLE_PARAMETERS, ParameterBudget
 from keras_adapters.tuning.checkpoints import use_task_weight_checkpoints
+from keras_adapters.tuning.search_space import AdapterSearchSpace
 from keras_adapters.utils.parameters import count_parameters
-
-#: Extra per-epoch entries `AdapterHyperModel.fit` adds to the history, so
-#: keras-tuner records them with each trial's metrics (`trial.metrics`).
-TRAINABLE_PARAMETERS = "trainable_parameters"
-FIT_SECONDS = "fit_seconds"
-
-#: The budgets a trial can exceed: this hypermodel's own and keras-tuner's
-#: (`max_model_size`, also a count of trainable parameters).
-OWN_BUDGET = "max_trainable_parameters"
-KERAS_TUNER_BUDGET = "max_model_size"
 
 
 def default_compile(model, learning_rate, weight_decay=recipe.WEIGHT_DECAY, **compile_kwargs):
@@ -62,7 +50,7 @@ def default_compile(model, learning_rate, weight_decay=recipe.WEIGHT_DECAY, **co
     model.compile(**recipe.compile_arguments(learning_rate, weight_decay), **compile_kwargs)
 
 
-class AdapterHyperModel(keras_tuner.HyperModel):
+class AdapterHyperModel(AdapterSearchSpace, ParameterBudget, keras_tuner.HyperModel):
     """Search space over adapter settings for a pretrained backbone.
 
     Each trial clones the pristine pretrained backbone with
@@ -70,12 +58,16 @@ class AdapterHyperModel(keras_tuner.HyperModel):
     modified or trained), puts the task head on it, compiles it and returns
     it. Hyperparameters (keras-tuner names):
 
-    - `bottleneck_size`: `hp.Choice` over `bottleneck_sizes`.
-    - `learning_rate`: `hp.Choice` over `learning_rates`, when given.
     - `adapter`: `hp.Choice` over `adapter_presets` (the method, placement
       and layer-norm training), when given: e.g. `["pfeiffer", "parallel",
-      "lora", "ia3"]`; `bottleneck_size` applies to the bottleneck and
-      parallel ones only.
+      "lora", "ia3"]`.
+    - `bottleneck_size`: `hp.Choice` over `bottleneck_sizes`, for the
+      bottleneck and parallel adapters only: with `adapter_presets`, it is
+      declared in a keras-tuner conditional scope on `adapter`, so LoRA and
+      (IA)^3 trials have none (and are not repeated per size).
+    - `rank`: `hp.Choice` over `ranks`, when given, for LoRA only
+      (conditional on `adapter` likewise).
+    - `learning_rate`: `hp.Choice` over `learning_rates`, when given.
     - `layers`: `hp.Choice` over `layers` selections, when given.
 
     The backbone is read from disk (for a preset) once, at the first build,
@@ -127,7 +119,9 @@ class AdapterHyperModel(keras_tuner.HyperModel):
         adapter: the adapter config the choices modify: an `AdapterConfig`,
             preset name, dict or JSON path.
         adapter_presets: optional list of adapter preset names (e.g.
-            `["houlsby", "pfeiffer"]`) to choose from instead of `adapter`.
+            `["houlsby", "lora", "ia3"]`) to choose from instead of `adapter`.
+        ranks: optional list of LoRA ranks to choose from (default: the
+            LoRA preset's rank); needs a LoRA adapter among the methods.
         layers: optional list of layer selections to choose from: `"all"`,
             `"top:K"`, `"bottom:K"`, a list of block indices or `"3,4,5"`
             (as `AdapterConfig.layers` takes them; see
@@ -188,6 +182,7 @@ class AdapterHyperModel(keras_tuner.HyperModel):
         bottleneck_sizes=DEFAULT_BOTTLENECK_SIZES,
         adapter="houlsby",
         adapter_presets=None,
+        ranks=None,
         layers=None,
         learning_rates=None,
         learning_rate=1e-3,
@@ -209,36 +204,21 @@ class AdapterHyperModel(keras_tuner.HyperModel):
             )
         if build_task is not None and not callable(build_task):
             raise KerasAdaptersError(f"`build_task` must be callable; got {type(build_task).__name__}.")
-        self.bottleneck_sizes = self._check_positive_list(
-            "bottleneck_sizes", bottleneck_sizes, integer=True
+        self._set_search_space(
+            bottleneck_sizes=bottleneck_sizes,
+            adapter=adapter,
+            adapter_presets=adapter_presets,
+            ranks=ranks,
+            layers=layers,
+            learning_rates=learning_rates,
+            learning_rate=learning_rate,
         )
-        self.learning_rates = (
-            None
-            if learning_rates is None
-            else self._check_positive_list("learning_rates", learning_rates, integer=False)
-        )
-        if not learning_rate > 0:
-            raise KerasAdaptersError(f"`learning_rate` must be positive; got {learning_rate!r}.")
-        self.adapter = AdapterConfig.get(adapter)
-        self.adapter_presets = None
-        if adapter_presets is not None:
-            presets = list(adapter_presets)
-            for preset in presets:
-                AdapterConfig.from_preset(preset)  # raises for unknown names
-            if not presets or len(set(presets)) != len(presets):
-                raise KerasAdaptersError(f"`adapter_presets` must be distinct preset names; got {presets}.")
-            self.adapter_presets = presets
-        # Text labels ("all", "top:3", "3,4,5") as hyperparameter values.
-        self.layers = None if layers is None else [layers_label(spec) for spec in layers]
-        if self.layers is not None and (not self.layers or len(set(self.layers)) != len(self.layers)):
-            raise KerasAdaptersError(f"`layers` must be distinct, non-empty selections; got {self.layers}.")
         if max_trainable_parameters is not None and not max_trainable_parameters > 0:
             raise KerasAdaptersError(
                 f"`max_trainable_parameters` must be positive; got {max_trainable_parameters!r}."
             )
         self.num_classes = num_classes
         self.build_task = build_task
-        self.learning_rate = learning_rate
         self.learning_rate_schedule = learning_rate_schedule
         self.compile_task = compile_task or default_compile
         self.max_trainable_parameters = max_trainable_parameters
@@ -266,26 +246,6 @@ class AdapterHyperModel(keras_tuner.HyperModel):
         #: `budget_exceeded`.
         self.over_budget = {}
 
-    @staticmethod
-    def _check_positive_list(name, values, integer):
-        values = list(values)
-        ok = bool(values) and len(set(values)) == len(values)
-        for value in values:
-            if isinstance(value, bool) or not isinstance(value, int if integer else (int, float)):
-                ok = False
-            elif not value > 0:
-                ok = False
-        if not ok:
-            kind = "positive integers" if integer else "positive numbers"
-            raise KerasAdaptersError(f"`{name}` must be a non-empty list of distinct {kind}; got {values!r}.")
-        return values
-
-    @staticmethod
-    def values_key(values):
-        """Hashable key of a trial's hyperparameter values (keras-tuner's own
-        `tuner/...` entries left out)."""
-        return tuple(sorted((k, v) for k, v in values.items() if not k.startswith("tuner/")))
-
     @property
     def backbone(self):
         """The pristine pretrained backbone, loaded at first use and kept."""
@@ -293,43 +253,6 @@ class AdapterHyperModel(keras_tuner.HyperModel):
             self._backbone = self._check_bottleneck_sizes(pretrained.load_backbone(self._source))
             self.backbone_loads += 1
         return self._backbone
-
-    def _check_bottleneck_sizes(self, backbone):
-        # Checked once, up front: a too-wide size would fail every trial drawing it.
-        limit = MAX_BOTTLENECK_PER_HIDDEN * backbone.hidden_dim
-        too_wide = [size for size in self.bottleneck_sizes if size > limit]
-        if too_wide:
-            raise KerasAdaptersError(
-                f"`bottleneck_sizes` {too_wide} are wider than this backbone allows: at most "
-                f"{limit} ({MAX_BOTTLENECK_PER_HIDDEN} x its hidden size {backbone.hidden_dim})."
-            )
-        return backbone
-
-    def adapter_config(self, hp):
-        """The `AdapterConfig` of a trial (declares its hyperparameters)."""
-        bottleneck = hp.Choice("bottleneck_size", self.bottleneck_sizes)
-        config = self.adapter
-        if self.adapter_presets is not None:
-            config = AdapterConfig.from_preset(hp.Choice("adapter", self.adapter_presets))
-        # LoRA and (IA)^3 have no bottleneck: the method is the dimension
-        # (`adapter_presets=["pfeiffer", "parallel", "lora", "ia3"]`).
-        overrides = {"bottleneck_size": bottleneck} if uses_bottleneck(config.kind) else {}
-        if self.layers is not None:
-            # Resolved here, so a trial's config records the blocks it trained
-            # and a "top:K" too deep for the backbone fails before building.
-            selection = parse_layers(hp.Choice("layers", self.layers))
-            overrides["layers"] = (
-                None
-                if selection is None
-                else resolve_layer_selection(selection, num_adaptable_blocks(self.backbone))
-            )
-        return config.replace(**overrides)
-
-    def trial_learning_rate(self, hp):
-        """The peak learning rate of a trial (declares it when tuned)."""
-        if self.learning_rates is None:
-            return self.learning_rate
-        return hp.Choice("learning_rate", self.learning_rates)
 
     def build(self, hp):
         """Builds and compiles the trial's model on a fresh adapted clone.
@@ -371,27 +294,6 @@ class AdapterHyperModel(keras_tuner.HyperModel):
         counts = count_parameters(model)
         self.parameter_counts[self.values_key(hp.values)] = (counts.trainable, counts.total)
         return use_task_weight_checkpoints(model, name=self.adapter_name)
-
-    def budget_exceeded(self, values, max_model_size=None):
-        """The parameter budget a trial's model exceeded, or None.
-
-        Args:
-            values: the trial's hyperparameter values.
-            max_model_size: the tuner's `max_model_size`, if any: keras-tuner
-                rejects a model with more trainable parameters than that
-                right after `build`, before `fit`.
-
-        Returns:
-            `OWN_BUDGET`, `KERAS_TUNER_BUDGET` or None (within budget, or
-            never built).
-        """
-        key = self.values_key(values)
-        if key in self.over_budget:
-            return self.over_budget[key]
-        trainable, _ = self.parameter_counts.get(key, (None, None))
-        if max_model_size and trainable is not None and trainable > max_model_size:
-            return KERAS_TUNER_BUDGET
-        return None
 
     def fit(self, hp, model, *args, **kwargs):
         """Trains the trial's model; over-budget models fail without training.

@@ -173,6 +173,17 @@ def _csv_text(rows, hyperparameter_names):
     return buffer.getvalue()
 
 
+def _trial_label(result):
+    """`b=64`, `lora r=8` or `ia3`: what sets a trial's size, for the plot."""
+    values = result.hyperparameters
+    adapter = values.get("adapter")
+    if result.bottleneck_size is not None:
+        return f"{adapter} b={result.bottleneck_size}" if adapter else f"b={result.bottleneck_size}"
+    if values.get("rank") is not None:
+        return f"{adapter or 'lora'} r={values['rank']}"
+    return adapter or "default"
+
+
 def plot_results(rows, path, objective):
     """Plots the objective against trainable parameters (log x axis) as PNG.
 
@@ -190,7 +201,7 @@ def plot_results(rows, path, objective):
         ax.scatter([r.trainable_parameters for r in done], [r.objective for r in done],
                    color="tab:blue", zorder=3, label="completed trials")
         for r in done:
-            ax.annotate(f"b={r.bottleneck_size}", (r.trainable_parameters, r.objective),
+            ax.annotate(_trial_label(r), (r.trainable_parameters, r.objective),
                         textcoords="offset points", xytext=(5, 5), fontsize=8)
     failed = [r for r in rows if r.objective is None and r.trainable_parameters]
     if failed:

@@ -14,8 +14,6 @@ tokenizer as `keras-adapters train` does, runs a keras-tuner search with an
                      `export` work on it
 """
 
-from keras_adapters.errors import KerasAdaptersError
-
 import dataclasses
 import functools
 import os
@@ -23,76 +21,48 @@ import shutil
 import time
 
 import keras
-import keras_tuner
 
-from keras_adapters.pretrained import backbone_fingerprint, load_backbone, load_preprocessor
+from keras_adapters.adapter_kinds import uses_bottleneck
+from keras_adapters.config import AdapterConfig
+from keras_adapters.errors import KerasAdaptersError
+from keras_adapters.pretrained import (
+    backbone_fingerprint,
+    load_backbone,
+    load_preprocessor,
+)
 from keras_adapters.surgery import add_adapters
 from keras_adapters.surgery.layer_count import lowest_trainable_block
 from keras_adapters.tasks import PooledTextClassifier
-from keras_adapters.training.schedules import WarmupLinearDecay
 from keras_adapters.training import (
     prepare_output_dir,
     tokenized,
     write_run_directory,
 )
-from keras_adapters.training.output_dir import OutputLayout
 from keras_adapters.training.prefix_store import RUN_CACHE_DIR
+from keras_adapters.training.schedules import WarmupLinearDecay
+
 # TuneConfig is re-exported: `keras_adapters.tuning.text_classification.TuneConfig` is public.
 from keras_adapters.tuning.config import BEST_DIR, TUNERS, TuneConfig  # noqa: F401
+from keras_adapters.tuning.distributed import search_role, shared_search_dir
 from keras_adapters.tuning.hypermodel import (
     AdapterHyperModel,
     default_compile,
 )
 from keras_adapters.tuning.results import (
-    RESULTS_CSV,
     RESULTS_JSON,
-    RESULTS_PLOT,
     collect_trial_results,
     write_results,
 )
+from keras_adapters.tuning.search_directory import (
+    SEARCH_FORMAT,
+    SEARCH_LAYOUT,
+    TRIALS_DIR,
+    holds_search,
+    where_results_are,
+)
+from keras_adapters.tuning.tuners import make_tuner, search_as_worker
 from keras_adapters.utils.atomic import atomic_directory
 from keras_adapters.utils.parameters import count_parameters
-
-TRIALS_DIR = "trials"
-SEARCH_FORMAT = "keras-adapters/adapter-search"
-
-
-def _is_search_record(record):
-    """Whether a parsed `results.json` was written by `tune_text_classifier`."""
-    if "format" in record:
-        return record["format"] == SEARCH_FORMAT
-    # Searches written before the format marker: the fields always stored.
-    return (
-        isinstance(record.get("settings"), dict)
-        and isinstance(record.get("trials"), list)
-        and "objective" in record
-        and "backbone_fingerprint" in record
-    )
-
-
-# What `tune` writes in its output directory: replaced by `--overwrite` only
-# if `results.json` says keras-adapters wrote it and nothing else is there.
-SEARCH_LAYOUT = OutputLayout(
-    kind="search",
-    record_file=RESULTS_JSON,
-    is_record=_is_search_record,
-    entries=(RESULTS_JSON, RESULTS_CSV, RESULTS_PLOT, TRIALS_DIR, BEST_DIR),
-)
-
-
-def _holds_search(output_dir):
-    """Whether `output_dir` holds an earlier search (anything at all)."""
-    return os.path.isdir(output_dir) and bool(os.listdir(output_dir))
-
-
-def _where_results_are(output_dir):
-    """Where the per-trial results of a search that stopped early end up."""
-    if _holds_search(output_dir):
-        return (
-            f"The earlier search in {output_dir} was left unchanged (this search's "
-            "results were discarded)."
-        )
-    return f"Per-trial details are in {os.path.join(output_dir, RESULTS_JSON)}."
 
 
 class TuningError(KerasAdaptersError):
@@ -107,9 +77,10 @@ def _check_frozen_prefix(backbone, train, config):
             embeddings (nothing below its adapters is frozen).
     """
     for adapter in config.adapter_presets or [train.adapter]:
-        settings = dataclasses.replace(
-            train, adapter=adapter, bottleneck_size=min(config.bottleneck_sizes)
-        )
+        # Only bottleneck kinds take a bottleneck size (LoRA and (IA)^3 refuse one).
+        kind = AdapterConfig.get(adapter).kind
+        bottleneck = min(config.bottleneck_sizes) if uses_bottleneck(kind) else None
+        settings = dataclasses.replace(train, adapter=adapter, bottleneck_size=bottleneck)
         block = lowest_trainable_block(add_adapters(backbone, settings.adapter_config()))
         if not block:
             raise TuningError(
@@ -117,33 +88,6 @@ def _check_frozen_prefix(backbone, train, config):
                 f"layers {train.layers or 'all'} trains block 0 or the embeddings: nothing to "
                 "cache. Pass --layers top:K (adapters in the top K blocks only)."
             )
-
-
-def _make_tuner(kind, hypermodel, *, objective, max_trials, max_epochs, directory, project_name,
-               seed=None, max_consecutive_failed_trials=3):
-    """Builds a stock keras-tuner tuner of `kind` for `hypermodel`.
-
-    Args:
-        kind: `"random"`, `"bayesian"` or `"hyperband"`.
-        max_trials: trials for random and Bayesian search.
-        max_epochs: Hyperband's `max_epochs` (factor 3).
-        (the rest as keras-tuner's arguments; the project is overwritten.)
-    """
-    common = dict(
-        objective=objective,
-        seed=seed,
-        directory=directory,
-        project_name=project_name,
-        overwrite=True,
-        max_consecutive_failed_trials=max_consecutive_failed_trials,
-    )
-    if kind == "random":
-        return keras_tuner.RandomSearch(hypermodel, max_trials=max_trials, **common)
-    if kind == "bayesian":
-        return keras_tuner.BayesianOptimization(hypermodel, max_trials=max_trials, **common)
-    if kind == "hyperband":
-        return keras_tuner.Hyperband(hypermodel, max_epochs=max_epochs, factor=3, **common)
-    raise KerasAdaptersError(f"Unknown tuner {kind!r}. Allowed: {', '.join(TUNERS)}.")
 
 
 def tune_text_classifier(config, log=print):
@@ -156,7 +100,10 @@ def tune_text_classifier(config, log=print):
     Returns:
         A dict: `rows` (list of `TrialResult`), `best` (the best row),
         `best_metrics` (the `metrics.json` of `best/`), `paths` (results
-        files and `best` directory), `seconds`.
+        files and `best` directory), `seconds`. A worker of a distributed
+        search (`keras_adapters.tuning.distributed`: keras-tuner's
+        `KERASTUNER_*` environment variables) writes no search directory
+        and returns `{"role": SearchRole, "trials": [trial ids it trained]}`.
 
     Raises:
         ValueError: for invalid settings, data or presets (`DataError`,
@@ -200,11 +147,20 @@ def tune_text_classifier(config, log=print):
     """
     started = time.perf_counter()
     config.validate()
+    role = search_role()  # keras-tuner's KERASTUNER_* variables
+    if config.train.distribute != "none":
+        raise TuningError(
+            f"A search trains each trial on one device; `distribute={config.train.distribute!r}` "
+            "is for `train`. Scale a search out with workers instead (KERASTUNER_* variables, "
+            "docs: Training on many devices)."
+        )
     train = config.train  # what every trial trains with
     data = train.load_data()
     if data.validation is None:
         raise TuningError(f"Dataset {train.dataset!r} has no validation split to tune on.")
-    output_dir = prepare_output_dir(config.output_dir, config.overwrite, SEARCH_LAYOUT)
+    # Only the chief (or the one process) writes the search directory.
+    if role.kind != "worker":
+        output_dir = prepare_output_dir(config.output_dir, config.overwrite, SEARCH_LAYOUT)
     keras.utils.set_random_seed(train.seed)
 
     # Read once; every trial clones it (add_adapters never modifies it).
@@ -241,21 +197,26 @@ def tune_text_classifier(config, log=print):
     choices = len(config.bottleneck_sizes) * len(config.learning_rates or [0]) * len(
         config.adapter_presets or [0]
     )
+    log(role.describe())
+    if role.kind == "worker":
+        return search_as_worker(config, hypermodel, data, preprocessor, role, choices)
+    # The keras-tuner project every process of a distributed search shares.
+    shared = shared_search_dir(config.output_dir) if role.distributed else None
     # Written under a temporary name and switched in when complete: an earlier
     # search in `output_dir` stays intact until then. A search that stops
     # early (Ctrl-C, no trial completed) keeps its per-trial results only
     # where it replaces nothing.
     def keep_unfinished(error):
-        return os.path.isfile(os.path.join(search_dir, RESULTS_JSON)) and not _holds_search(output_dir)
+        return os.path.isfile(os.path.join(search_dir, RESULTS_JSON)) and not holds_search(output_dir)
 
     with atomic_directory(output_dir, overwrite=True, keep_unfinished=keep_unfinished) as search_dir:
-        tuner = _make_tuner(
+        tuner = make_tuner(
             config.tuner,
             hypermodel,
             objective=config.objective,
             max_trials=config.max_trials,
             max_epochs=train.epochs,
-            directory=search_dir,
+            directory=shared or search_dir,
             project_name=TRIALS_DIR,
             seed=train.seed,
             # Over-budget choices fail by design; do not let them end the search.
@@ -298,7 +259,7 @@ def tune_text_classifier(config, log=print):
             last = next((row.message for row in reversed(rows) if row.message), "no message")
             raise TuningError(
                 f"The search stopped: {str(e).splitlines()[0]} The last failure was: {last}. "
-                + _where_results_are(output_dir)
+                + where_results_are(output_dir)
             ) from None
         finally:
             shutil.rmtree(hypermodel.prefix_cache_dir, ignore_errors=True)
@@ -360,6 +321,10 @@ def tune_text_classifier(config, log=print):
             mean_trial_dir_bytes=sum(trial_bytes) / len(trial_bytes) if trial_bytes else None,
         )
         paths = write_results(rows, search_dir, config.objective, summary)
+        if shared:
+            # Every worker has finished: the project is complete.
+            os.rename(os.path.join(shared, TRIALS_DIR), os.path.join(search_dir, TRIALS_DIR))
+            os.rmdir(shared)
         # Again before replacing: files may have appeared there meanwhile.
         prepare_output_dir(output_dir, config.overwrite, SEARCH_LAYOUT)
     paths = {key: os.path.join(output_dir, os.path.basename(path)) for key, path in paths.items()}

@@ -1,39 +1,15 @@
-"""Composition blocks: how several adapters combine in one forward pass.
+"""The composition blocks (`Stack`, `Average`, `Fuse`, `BatchSplit`,
+`Parallel`) and `parse_setup`, which builds them from what users pass.
 
-A backbone's active setup is a name, a list of names (a `Stack`), or one of
-these blocks, nested where it makes sense:
-
-- `Stack("lang", "task")`: each adapter's output feeds the next.
-- `Average("a", "b", weights=[0.7, 0.3])`: weighted average of the adapters'
-  outputs on the same input.
-- `Fuse("a", "b")`: AdapterFusion (Pfeiffer et al. 2021): a learned
-  attention over the adapters' outputs, per token and per layer.
-- `BatchSplit("a", "b", batch_sizes=[2, 3])`: rows of one batch go to
-  different adapters (multi-task inference in one call).
-- `Parallel("a", "b")`: every example goes through every adapter; the
-  backbone repeats its input batch, and output rows `[i*B:(i+1)*B]` belong
-  to the i-th adapter.
-
-Each block serializes to a small JSON-compatible dict, so the active setup
-is saved with the model. Anything malformed raises `KerasAdaptersError` (a
-`ValueError`) that says what is allowed.
-
-A fusion is identified by the tuple of the adapter names it fuses
-(`Fuse("a", "b").key == ("a", "b")`). Where a string is needed (JSON object
-keys, messages, `fusion_names`), `fusion_name` and `fusion_key` convert
-between that tuple and the string form `"a+b"`; adapter names cannot contain
-`"+"`, so the conversion is lossless.
+See `keras_adapters.composition` for what each block does.
 """
 
 import math
 import numbers
 from collections.abc import Sequence
 
-from keras_adapters.adapter_kinds import KINDS
+from keras_adapters.composition.fusion_keys import fusion_name
 from keras_adapters.errors import KerasAdaptersError
-
-#: Joins the adapter names of a fusion in its string form ("a+b").
-FUSION_SEPARATOR = "+"
 
 
 class AdapterSetup(Sequence):
@@ -246,22 +222,6 @@ class Parallel(AdapterSetup):
 
 _BLOCKS = {cls.__name__: cls for cls in (Stack, Average, Fuse, BatchSplit, Parallel)}
 
-#: Which adapter kinds (`keras_adapters.adapter_kinds.KINDS`) each block
-#: accepts among the adapters below it, and whether they may be of several
-#: kinds. Adapters of different kinds sit in different places (branch slots
-#: for bottleneck adapters, projections for LoRA, (IA)^3 and parallel
-#: adapters), and each place skips the names it does not hold, so `Stack`
-#: applies all of them and `BatchSplit`/`Parallel` route rows to each whatever
-#: their kinds. `Average` averages outputs of one place; across kinds it would
-#: only scale each adapter down, so it takes one kind. `Fuse` attends over
-#: bottleneck adapter outputs in a branch slot (AdapterFusion).
-COMPOSITION_RULES = {
-    "Stack": {"kinds": KINDS, "mixed_kinds": True},
-    "BatchSplit": {"kinds": KINDS, "mixed_kinds": True},
-    "Parallel": {"kinds": KINDS, "mixed_kinds": True},
-    "Average": {"kinds": KINDS, "mixed_kinds": False},
-    "Fuse": {"kinds": ("bottleneck",), "mixed_kinds": False},
-}
 # Config keys each block takes besides "type" and "children".
 _BLOCK_ARGUMENTS = {"Average": ("weights",), "BatchSplit": ("batch_sizes",)}
 
@@ -287,59 +247,6 @@ def is_finite_number(value):
         return math.isfinite(value)
     except OverflowError:  # an int too large for a float
         return False
-
-
-def fusion_key(fusion):
-    """The tuple identifying a fusion, from any of its forms.
-
-    Args:
-        fusion: a `Fuse` block, a list or tuple of two or more adapter
-            names, or the string form `"a+b"` (JSON files, configs written
-            before fusions were keyed by tuples, user input).
-
-    Returns:
-        A tuple of adapter names.
-
-    Raises:
-        KerasAdaptersError: for anything else.
-
-    Example:
-
-    >>> from keras_adapters.composition import Fuse, fusion_key
-    >>> fusion_key("a+b"), fusion_key(["a", "b"]), fusion_key(Fuse("a", "b"))
-    (('a', 'b'), ('a', 'b'), ('a', 'b'))
-    """
-    if isinstance(fusion, Fuse):
-        return fusion.key
-    names = fusion.split(FUSION_SEPARATOR) if isinstance(fusion, str) else fusion
-    if (
-        not isinstance(names, (list, tuple))
-        or len(names) < 2
-        or not all(isinstance(name, str) and name and FUSION_SEPARATOR not in name for name in names)
-    ):
-        raise KerasAdaptersError(
-            f"Invalid fusion {fusion!r}: use Fuse(...), a list of two or more adapter "
-            f"names, or those names joined by {FUSION_SEPARATOR!r} (e.g. 'a+b')."
-        )
-    return tuple(names)
-
-
-def fusion_name(key):
-    """The string form of a fusion key, for JSON object keys and messages.
-
-    Args:
-        key: a fusion in any form `fusion_key` takes.
-
-    Returns:
-        The adapter names joined by `FUSION_SEPARATOR`.
-
-    Example:
-
-    >>> from keras_adapters.composition import fusion_name
-    >>> fusion_name(("sentiment", "topic"))
-    'sentiment+topic'
-    """
-    return FUSION_SEPARATOR.join(fusion_key(key))
 
 
 def _is_integer(value):
@@ -401,140 +308,3 @@ def parse_setup(setup):
         f"Invalid adapter setup {setup!r}: use an adapter name, a list of names, or "
         "Stack / Average / Fuse / BatchSplit / Parallel from keras_adapters.composition."
     )
-
-
-def setup_config(setup):
-    """The JSON-compatible form of a setup (inverse of `parse_setup`).
-
-    Args:
-        setup: an adapter name, a list of names, or a composition block.
-
-    Returns:
-        A str, list or dict that `parse_setup` turns back into `setup`.
-
-    Example:
-
-    >>> from keras_adapters.composition import Stack, parse_setup, setup_config
-    >>> parse_setup(setup_config(Stack("a", "b"))) == Stack("a", "b")
-    True
-    """
-    setup = parse_setup(setup)
-    if setup is None or isinstance(setup, str):
-        return setup
-    return setup.get_config()
-
-
-def setup_block(setup):
-    """A setup as one composition block (what `active_adapters` returns).
-
-    As in adapter-hub, a name or a list of names is a `Stack`.
-
-    Args:
-        setup: None, an adapter name, a list of names, or a block.
-
-    Returns:
-        An `AdapterSetup`, or None when `setup` applies no adapter.
-
-    Example:
-
-    >>> from keras_adapters.composition import Fuse, setup_block
-    >>> setup_block("a"), setup_block(["a", "b"]), setup_block(Fuse("a", "b"))
-    (Stack('a'), Stack('a', 'b'), Fuse('a', 'b'))
-    >>> setup_block(None) is None
-    True
-    """
-    setup = parse_setup(setup)
-    return Stack(setup) if isinstance(setup, str) else setup
-
-
-def setup_names(setup):
-    """Adapter names used by a setup.
-
-    Args:
-        setup: an adapter name, a list of names, or a composition block.
-
-    Returns:
-        The names, in order of first use, without repeats.
-
-    Example:
-
-    >>> from keras_adapters.composition import Fuse, Stack, setup_names
-    >>> setup_names(Stack("a", Fuse("b", "c")))
-    ['a', 'b', 'c']
-    """
-    setup = parse_setup(setup)
-    if setup is None:
-        return []
-    if isinstance(setup, str):
-        return [setup]
-    return setup.adapter_names()
-
-
-def fusions_in(setup):
-    """Every `Fuse` block in a setup.
-
-    Args:
-        setup: an adapter name, a list of names, or a composition block.
-
-    Returns:
-        A list of the `Fuse` blocks, outermost first.
-
-    Example:
-
-    >>> from keras_adapters.composition import Fuse, Stack, fusions_in
-    >>> fusions_in(Stack("a", Fuse("b", "c")))
-    [Fuse('b', 'c')]
-    """
-    setup = parse_setup(setup)
-    if not isinstance(setup, AdapterSetup):
-        return []
-    found = [setup] if isinstance(setup, Fuse) else []
-    for child in setup.children:
-        found += fusions_in(child)
-    return found
-
-
-def check_composition(setup, kinds):
-    """Enforces `COMPOSITION_RULES` on a setup.
-
-    Args:
-        setup: an adapter name, a list of names, or a composition block.
-        kinds: dict adapter name -> kind (`AdapterConfig.kind`).
-
-    Returns:
-        None; it raises if a rule is broken.
-
-    Raises:
-        KerasAdaptersError: for a block holding a kind it does not accept,
-            or adapters of several kinds where the block takes one.
-
-    Example:
-
-    >>> from keras_adapters.composition import Average, Fuse, Stack, check_composition
-    >>> kinds = {"a": "bottleneck", "b": "bottleneck", "q": "lora"}
-    >>> check_composition(Stack("a", "q"), kinds)
-    >>> check_composition(Fuse("a", "q"), kinds)
-    Traceback (most recent call last):
-    ...
-    keras_adapters.errors.KerasAdaptersError: Fuse cannot combine lora adapter 'q': Fuse accepts bottleneck adapters only.
-    """
-    setup = parse_setup(setup)
-    if not isinstance(setup, AdapterSetup):
-        return
-    block = type(setup).__name__
-    rule = COMPOSITION_RULES[block]
-    names = setup.adapter_names()
-    for name in names:
-        if kinds[name] not in rule["kinds"]:
-            raise KerasAdaptersError(
-                f"{block} cannot combine {kinds[name]} adapter {name!r}: {block} accepts "
-                f"{', '.join(rule['kinds'])} adapters only."
-            )
-    found = sorted({kinds[name] for name in names})
-    if not rule["mixed_kinds"] and len(found) > 1:
-        raise KerasAdaptersError(
-            f"{block} cannot mix adapter kinds ({', '.join(f'{n!r}: {kinds[n]}' for n in names)}): "
-            f"its adapters must all be of one kind. Use Stack or BatchSplit to combine kinds."
-        )
-    for child in setup.children:
-        check_composition(child, kinds)
