@@ -336,3 +336,18 @@ def tf_model_server(model_name, model_base_path):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def write_two_class_csv(path, positive_words, negative_words, rows=16):
+    """A tiny `text,label` CSV alternating `neg` and `pos` rows built from the given words.
+
+    Row i is "the movie was W,pos" (W cycling through `positive_words`) for odd
+    i, else "the film was W,neg"; returns `path` as a str.
+    """
+    lines = [
+        f"the movie was {positive_words[i % len(positive_words)]},pos" if i % 2
+        else f"the film was {negative_words[i % len(negative_words)]},neg"
+        for i in range(rows)
+    ]
+    path.write_text("text,label\n" + "\n".join(lines) + "\n")
+    return str(path)

@@ -45,7 +45,7 @@ from keras_adapters.tuning.text_classification import SEARCH_LAYOUT
 from keras_adapters.utils import directory_swap
 from keras_adapters.utils.leftovers import recover_leftovers
 
-from helpers import bert, make_tiny_preset
+from helpers import bert, make_tiny_preset, write_two_class_csv
 
 WORDS = "good great fun lovely superb bad awful boring dull poor the a movie film plot".split()
 
@@ -268,11 +268,7 @@ def tiny_preset(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tiny_csv(tmp_path_factory):
-    path = tmp_path_factory.mktemp("data") / "train.csv"
-    rows = [f"the movie was {WORDS[i % 5]},pos" if i % 2 else f"the film was {WORDS[5 + i % 5]},neg"
-            for i in range(16)]
-    path.write_text("text,label\n" + "\n".join(rows) + "\n")
-    return str(path)
+    return write_two_class_csv(tmp_path_factory.mktemp("data") / "train.csv", WORDS[:5], WORDS[5:10])
 
 
 def _config(preset, csv, output_dir, **overrides):

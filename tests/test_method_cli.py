@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from keras_adapters import training
 from keras_adapters.cli.main import main
 
-from helpers import make_tiny_preset
+from helpers import make_tiny_preset, write_two_class_csv
 
 WORDS = "good great fun bad awful dull the movie film was".split()
 
@@ -23,11 +23,7 @@ def tiny_preset(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tiny_csv(tmp_path_factory):
-    path = tmp_path_factory.mktemp("data") / "train.csv"
-    rows = [f"the movie was {WORDS[i % 3]},pos" if i % 2 else f"the film was {WORDS[3 + i % 3]},neg"
-            for i in range(16)]
-    path.write_text("text,label\n" + "\n".join(rows) + "\n")
-    return str(path)
+    return write_two_class_csv(tmp_path_factory.mktemp("data") / "train.csv", WORDS[:3], WORDS[3:6])
 
 
 @pytest.mark.parametrize("method", ["lora", "ia3", "parallel"])
