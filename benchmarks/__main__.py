@@ -90,23 +90,33 @@ arms_option = click.option(
 )
 
 
+new_option = click.option(
+    "--new", is_flag=True,
+    help="With --arms: start a new compare.json holding only these arms (replacing the file "
+    "in --out), the first piece of a comparison run in pieces; later pieces merge into it.",
+)
+
+
 def _add_part_command(part):
-    def command(quick, out, seeds=None, arms=None):
-        _run_part(part, quick, out, seeds, arms)
+    def command(quick, out, seeds=None, arms=None, new=False):
+        _run_part(part, quick, out, seeds, arms, new)
 
     if part in SEEDED_PARTS:
         command = seeds_option(command)
     if part in ARMS_PARTS:
         command = arms_option(command)
+    if part == "compare":
+        command = new_option(command)
     main.command(name=part, help=PARTS_HELP[part])(quick_option(out_option(command)))
 
 
-def _run_part(part, quick, out, seeds, arms=None):
+def _run_part(part, quick, out, seeds, arms=None, new=False):
     """Runs one measured part in this process and writes its JSON file.
 
     With `arms` (the `--arms` text), measures only those arms and merges
     them into the part's existing file (`benchmarks.partial`), which is
-    checked before anything runs.
+    checked before anything runs; with `new` too (compare only), writes
+    a new file of those arms instead.
     """
     import importlib
 
@@ -116,6 +126,8 @@ def _run_part(part, quick, out, seeds, arms=None):
     settings = Settings.get(quick, seeds)
     path = os.path.join(_out(out, quick), module.RESULT_FILE)
     if arms is None:
+        if new:
+            raise click.UsageError("--new starts a comparison run in pieces: name its arms with --arms.")
         _write_json(path, getattr(module, f"run_{part}")(settings, log=_log))
         return
     from benchmarks import partial
@@ -123,6 +135,10 @@ def _run_part(part, quick, out, seeds, arms=None):
 
     try:
         names = partial.parse_arms(arms)
+        if new:
+            _write_json(path, partial.start_compare(module.run_compare(settings, log=_log, arms=names)))
+            _log(f"started {path} with {', '.join(names)}")
+            return
         existing = partial.load_existing(path, part, settings)
         result = partial.MERGERS[part](existing, getattr(module, f"run_{part}")(settings, log=_log, arms=names))
     except KerasAdaptersError as error:

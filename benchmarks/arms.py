@@ -138,6 +138,9 @@ class Settings:
     seed: int = 0
     seeds: int = 3
     run_eagerly: bool = False
+    # XLA for every arm (the main job's default too): on the 2-core CPU it
+    # made every arm's step 1.35-1.45x faster (benchmarks/results/backends.json).
+    jit_compile: bool = True
     timing_rounds: int = 5
     timing_calls: int = 6
     latency_calls_batch_1: int = 20
@@ -170,6 +173,7 @@ class Settings:
                 epochs=1,
                 seeds=1,
                 run_eagerly=True,
+                jit_compile=False,
                 timing_rounds=1,
                 timing_calls=2,
                 latency_calls_batch_1=2,

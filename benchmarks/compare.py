@@ -80,7 +80,7 @@ def measure_speed(settings, data, preprocessor, test, log=print, arms=ARM_NAMES)
     for arm in timed_arms(arms):
         keras.utils.set_random_seed(settings.seed)
         model, _ = build_arm(arm, load_base_backbone(settings), num_classes)
-        compile_arm(model, arm, total_steps=1000, run_eagerly=settings.run_eagerly)
+        compile_arm(model, arm, total_steps=1000, jit_compile=settings.jit_compile, run_eagerly=settings.run_eagerly)
         models[arm] = model
         if arm in CACHED_ARMS:
             cache = training_model(arm, model, settings.seed)
@@ -92,7 +92,8 @@ def measure_speed(settings, data, preprocessor, test, log=print, arms=ARM_NAMES)
             merged, backbone = build_arm(arm, load_base_backbone(settings), num_classes)
             merge_for_serving(arm, backbone)
             # Compiled as the others: the same predict path (eager in the quick run).
-            compile_arm(merged, arm, total_steps=1000, run_eagerly=settings.run_eagerly)
+            compile_arm(merged, arm, total_steps=1000, jit_compile=settings.jit_compile,
+                        run_eagerly=settings.run_eagerly)
             models[f"{arm}/merged"] = merged
     log(f"== training-step time, {len(steps)} arms interleaved")
     step_times = interleaved_medians(
@@ -207,6 +208,7 @@ def run_compare(settings, log=print, arms=None):
             "steps_per_epoch": steps_per_epoch,
             "seed": settings.seed,
             "seeds": settings.seeds,
+            "jit_compile": settings.jit_compile,
             "seeded_arms": list(SEEDED_ARMS),
             "recommended_arm": RECOMMENDED_ARM,
             "lora_rank": LORA_RANK,

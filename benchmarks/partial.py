@@ -20,7 +20,9 @@ from benchmarks.arms import ARM_NAMES
 from keras_adapters.errors import KerasAdaptersError
 
 #: Setup fields of `compare.json` that must match for two runs' arms to be compared.
-COMPARE_SETUP_KEYS = ("backbone", "dataset", "sequence_length", "batch_size", "epochs", "seed")
+COMPARE_SETUP_KEYS = (
+    "backbone", "dataset", "sequence_length", "batch_size", "epochs", "seed", "jit_compile",
+)
 
 
 def parse_arms(text):
@@ -53,6 +55,7 @@ def _settings_setup(settings):
         "batch_size": settings.batch_size,
         "epochs": settings.epochs,
         "seed": settings.seed,
+        "jit_compile": settings.jit_compile,
     }
 
 
@@ -131,18 +134,35 @@ def merge_compare(existing, partial):
     merged = {
         **existing,
         "arms": {arm: arms[arm] for arm in ARM_NAMES if arm in arms},
-        "partial_runs": existing.get("partial_runs", []) + [{
-            "arms": list(partial["arms"]),
-            "command": next(iter(partial["arms"].values()))["measured_in"]["command"],
-            "started": next(iter(partial["arms"].values()))["measured_in"]["started"],
-            "git_commit": partial["machine"]["git_commit"],
-            "machine": partial["machine"],
-            "duration_seconds": partial["duration_seconds"],
-            "full_timing": partial["full_timing"],
-        }],
+        "partial_runs": existing.get("partial_runs", []) + [_partial_run(partial)],
     }
-    add_storage_shares(merged)
+    if "full" in merged["arms"]:
+        add_storage_shares(merged)
     return merged
+
+
+def start_compare(partial):
+    """A new `compare.json` dict holding only the arms of a partial `run_compare` result.
+
+    The first piece of a comparison run in pieces (`compare --arms ... --new`):
+    later pieces merge into it (`merge_compare`). It lists itself in
+    `partial_runs`, like the pieces after it.
+    """
+    return {**partial, "partial_runs": [_partial_run(partial)]}
+
+
+def _partial_run(partial):
+    """The `partial_runs` entry of a partial `run_compare` result."""
+    first = next(iter(partial["arms"].values()))
+    return {
+        "arms": list(partial["arms"]),
+        "command": first["measured_in"]["command"],
+        "started": first["measured_in"]["started"],
+        "git_commit": partial["machine"]["git_commit"],
+        "machine": partial["machine"],
+        "duration_seconds": partial["duration_seconds"],
+        "full_timing": partial["full_timing"],
+    }
 
 
 def merge_memory(existing, partial):

@@ -108,7 +108,8 @@ def train_run(arm, seed, settings, data, train_examples, test_ds, equal_time_bud
         clear_memory_cache()  # each run fills its own cache, as its budget assumes
     keras.utils.set_random_seed(seed)
     model, backbone = build_arm(arm, load_base_backbone(settings), len(data.label_names))
-    compile_arm(model, arm, equal_epoch_steps, extra_steps=extra_steps, run_eagerly=settings.run_eagerly)
+    compile_arm(model, arm, equal_epoch_steps, jit_compile=settings.jit_compile, extra_steps=extra_steps,
+                run_eagerly=settings.run_eagerly)
     # The cache reads the data in order (its order is part of the key) and shuffles itself.
     train_ds = training_batches(train_examples, settings.batch_size, None if cached else seed)
     fit_model = training_model(arm, model, seed)
