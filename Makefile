@@ -37,9 +37,10 @@ $(STAMP): setup.py requirements-assets.txt requirements-docs.txt
 
 # Two worker processes (pytest-xdist), a test file per worker at a time:
 # module fixtures are built once. PYTEST_WORKERS=0 runs in one process.
+# --durations=25: the slowest tests listed at the end (CI has 15 minutes in all).
 PYTEST_WORKERS ?= 2
 test: setup
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=25
 
 demo: setup
 	$(BIN)/keras-adapters train --output-dir runs/demo --overwrite

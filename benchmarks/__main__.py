@@ -7,6 +7,7 @@
     python -m benchmarks profile [--quick] [--out DIR]
     python -m benchmarks memory [--quick] [--out DIR] [--arms A,B]
     python -m benchmarks serving [--quick] [--out DIR]
+    python -m benchmarks scaling-out [--quick] [--out DIR]
     python -m benchmarks report [--out DIR] [--update-docs]
 """
 
@@ -66,7 +67,18 @@ PARTS_HELP = {
     "memory": "Peak RSS of each arm, each in a fresh process; write memory.json.",
     "serving": "Routed multi-task signature vs per-task signatures: throughput, latency; write serving.json.",
     "backends": "Training step on TensorFlow, JAX and PyTorch, jit_compile off and on; write backends.json.",
+    "scaling-out": "Training throughput on 1 and 2 replicas (MirroredStrategy, JAX); write scaling_out.json.",
 }
+
+#: Parts whose module is not named as the part (a module name cannot hold a hyphen).
+PART_MODULES = {"scaling-out": "scaling_out"}
+
+
+def part_module(part):
+    """The module of a part of `PARTS_HELP`: `benchmarks.<part>`, or as `PART_MODULES` maps it."""
+    import importlib
+
+    return importlib.import_module(f"benchmarks.{PART_MODULES.get(part, part)}")
 
 
 seeds_option = click.option(
@@ -118,17 +130,16 @@ def _run_part(part, quick, out, seeds, arms=None, new=False):
     checked before anything runs; with `new` too (compare only), writes
     a new file of those arms instead.
     """
-    import importlib
-
     from benchmarks.arms import Settings
 
-    module = importlib.import_module(f"benchmarks.{part}")
+    module = part_module(part)
+    run = getattr(module, f"run_{PART_MODULES.get(part, part)}")
     settings = Settings.get(quick, seeds)
     path = os.path.join(_out(out, quick), module.RESULT_FILE)
     if arms is None:
         if new:
             raise click.UsageError("--new starts a comparison run in pieces: name its arms with --arms.")
-        _write_json(path, getattr(module, f"run_{part}")(settings, log=_log))
+        _write_json(path, run(settings, log=_log))
         return
     from benchmarks import partial
     from keras_adapters.errors import KerasAdaptersError
@@ -140,7 +151,7 @@ def _run_part(part, quick, out, seeds, arms=None, new=False):
             _log(f"started {path} with {', '.join(names)}")
             return
         existing = partial.load_existing(path, part, settings)
-        result = partial.MERGERS[part](existing, getattr(module, f"run_{part}")(settings, log=_log, arms=names))
+        result = partial.MERGERS[part](existing, run(settings, log=_log, arms=names))
     except KerasAdaptersError as error:
         raise click.ClickException(str(error)) from None
     _write_json(path, result)

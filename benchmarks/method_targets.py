@@ -13,12 +13,11 @@ None when the results predate the arms ("not measured in this run").
 
 from benchmarks.arms import MERGEABLE_ARMS, METHOD_PRESETS
 from benchmarks.profile import MERGED_VARIANT_OF_ARM, VARIANT_OF_ARM, noise_floor
-from benchmarks.targets import measured_adapter_arms, percent, seed_count
+from benchmarks.targets import NOT_MEASURED, measured_adapter_arms, percent, seed_count
 
 MERGED_LATENCY_RATIO = 1.02
 PARALLEL_GAP_POINTS = 0.5
 
-NOT_MEASURED = "not measured in this run"
 
 
 def served_latency(compare, profile, arm):
@@ -75,8 +74,10 @@ def method_targets(compare, profile):
         "(LoRA, (IA)^3 merged)"
     )
     rows = []
-    candidates = _beats_lora_candidates(compare, profile)
-    if not any(arm in arms for arm in METHOD_PRESETS):
+    candidates = _beats_lora_candidates(compare, profile) if "lora" in arms else []
+    if "lora" not in arms:
+        rows.append((beat, "lora", NOT_MEASURED, None))
+    elif not any(arm in arms for arm in METHOD_PRESETS):
         rows.append((beat, ", ".join(METHOD_PRESETS), NOT_MEASURED, None))
     elif not candidates:
         rows.append((beat, "-", "no adapter arm within LoRA's trainable budget", False))

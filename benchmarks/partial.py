@@ -148,7 +148,7 @@ def start_compare(partial):
     later pieces merge into it (`merge_compare`). It lists itself in
     `partial_runs`, like the pieces after it.
     """
-    return {**partial, "partial_runs": [_partial_run(partial)]}
+    return {**partial, "in_pieces": True, "partial_runs": [_partial_run(partial)]}
 
 
 def _partial_run(partial):

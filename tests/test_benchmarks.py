@@ -139,6 +139,16 @@ def test_quick_run_writes_results_table_and_plots(quick_results):
     assert "; merged " in table  # the latency cells of LoRA and (IA)^3
     # The serving part's own section (`markdown_section`).
     assert results["serving"]["quick"] and "Serving several tasks in one batch" in table
+    # Throughput against replicas (`scaling-out`): MirroredStrategy over 1 and 2 logical CPU
+    # devices of a fresh process, each step split as the strategy says, same global batch.
+    scaling_out = results["scaling-out"]
+    assert scaling_out["quick"] and len(scaling_out["devices"]["tensorflow-cpu"]) == 2
+    rows = [row for row in scaling_out["results"] if row["device"] == "cpu"]
+    assert [(row["strategy"], row["replicas"]) for row in rows] == [("MirroredStrategy", 1), ("MirroredStrategy", 2)]
+    for row in rows:
+        assert row["examples_per_s"] == pytest.approx(1000 * settings.batch_size / row["ms_per_step"], rel=1e-3)
+        assert row["steps"] == 2 and row["cpu_ms_per_step"] > 0
+    assert "Training throughput against replicas on this machine" in table and "| 2 (1) |" in table
     assert json.loads((quick_results / "run.json").read_text())["command"] == "make bench-quick"
 
 
@@ -386,18 +396,6 @@ def test_report_says_which_arms_and_parts_a_run_did_not_measure(quick_results, t
     assert (tmp_path / "pareto_latency.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def _committed_results_predate_the_equal_time_arms():
-    compare = json.loads((RESULTS / "compare.json").read_text(encoding="utf-8"))
-    return "seeded_arms" not in compare["setup"]
-
-
-# The committed results (commit d2372c3) were measured before the equal-time
-# arms existed; `make bench` regenerates them in the new format, after which
-# this strict xfail fails loudly and must be removed.
-@pytest.mark.xfail(
-    _committed_results_predate_the_equal_time_arms(), strict=True,
-    reason="benchmarks/results predate the equal-time arms: run `make bench`",
-)
 def test_documents_show_the_committed_results():
     results = load_results(RESULTS)
     assert not any(results[part]["quick"] for part in PARTS)

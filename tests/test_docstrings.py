@@ -36,6 +36,8 @@ MODULES = [
     "keras_adapters.layer_selection",
     "keras_adapters.utils.json_files",
     "keras_adapters.training.recipe",
+    "keras_adapters.training.compilation",
+    "keras_adapters.data.list_splits",
     "keras_adapters.errors",
     "keras_adapters.utils.sizes",
     "keras_adapters.surgery.layer_count",

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from keras_adapters import add_adapters, save_adapters
+from keras_adapters import AdapterConfig, add_adapters, save_adapters
 from keras_adapters.cli.main import main
 from keras_adapters.composition import BatchSplit, Parallel
 from keras_adapters.errors import KerasAdaptersError
@@ -126,10 +126,69 @@ def test_routing_refuses_what_it_cannot_route(three_tasks):
     tagger = TokenClassifier(backbone, 4, name="tagger")
     with pytest.raises(KerasAdaptersError, match="outputs of one rank"):
         RoutedTasks({"sentiment": (sentiment, "sentiment"), "ner": (tagger, "topic")}, backbone)
-    lora = add_adapters(bert(), "pfeiffer", name="a")
-    lora.add_adapter("q", "lora")
-    with pytest.raises(KerasAdaptersError, match="routes bottleneck adapters only"):
-        RoutedTasks({"a": (PooledTextClassifier(lora, 2), "a"), "b": (PooledTextClassifier(lora, 2), "q")}, lora)
+
+
+def test_the_routed_split_is_internal_and_never_saved():
+    import tensorflow as tf
+
+    routed = BatchSplit.routed("a", "b", row_offsets=[tf.constant(0), tf.constant(2), tf.constant(5)])
+    assert routed.is_routed and routed.batch_sizes is None
+    assert [(int(start), int(end)) for start, end in routed.row_bounds()] == [(0, 2), (2, 5)]
+    with pytest.raises(KerasAdaptersError, match="cannot be saved"):
+        routed.get_config()
+    same = routed
+    assert same == routed and routed != BatchSplit("a", "b", batch_sizes=[2, 3])
+    with pytest.raises(KerasAdaptersError, match="one more than its 2 children"):
+        BatchSplit.routed("a", "b", row_offsets=[0, 2])
+    # What users write stays ints only, so it always saves.
+    with pytest.raises(KerasAdaptersError, match="non-negative int batch size"):
+        BatchSplit("a", "b", batch_sizes=[tf.constant(2), 3])
+    assert not BatchSplit("a", "b", batch_sizes=[2, 3]).is_routed
+
+
+# Adapter kinds whose tensors are per head or per projection (LoRA, (IA)^3)
+# or that read the sublayer's input (parallel), beside a bottleneck adapter.
+KIND_CONFIGS = {
+    "bottleneck": AdapterConfig.get("pfeiffer", bottleneck_size=4),
+    "lora": AdapterConfig.get("lora", rank=2, targets=("query", "value", "ffn_output")),
+    "ia3": AdapterConfig.get("ia3"),
+    "parallel": AdapterConfig.get("parallel", placements=("attention", "feedforward")),
+}
+
+
+def test_each_row_runs_only_its_own_tasks_adapters_of_any_kind():
+    names = list(KIND_CONFIGS)
+    backbone = add_adapters(bert(num_layers=1), KIND_CONFIGS[names[0]], name=names[0])
+    for name in names[1:]:
+        backbone.add_adapter(name, KIND_CONFIGS[name])
+    models = {name: PooledTextClassifier(backbone, 2 + k, name=f"{name}_classifier") for k, name in enumerate(names)}
+    for seed, (task, model) in enumerate(models.items()):
+        _randomize(backbone.adapter_weights(task) + _head_weights(model, backbone), seed)
+    routed = RoutedTasks({task: (model, task) for task, model in models.items()}, backbone)
+    # Called eagerly (tracing costs seconds here): the segment bounds are
+    # tensors all the same. The traced, exported graph is checked by
+    # test_cpp_loader_serves_each_row_as_its_own_run.
+    x = inputs_for(backbone, batch=6, seed=4)
+    expected = _single_task_logits(backbone, models, x)
+    backbone.set_active_adapters(None)
+    for task, model in models.items():  # every kind changes its task's output
+        assert np.abs(keras.ops.convert_to_numpy(model(x, training=False)) - expected[task]).max() > 1e-3
+    # Task 2 ((IA)^3) has no rows in the first mix: an empty segment.
+    for task_id in (np.array([3, 1, 0, 1, 3, 0]), np.array([2, 2, 0, 3, 1, 2])):
+        outputs = routed({**x, "task_id": task_id.astype("int32")})
+        _assert_rows_are_their_tasks(outputs, task_id, expected, names)
+    # A task whose adapter computes NaN leaves every other task's rows exact:
+    # no row goes through another task's adapters, not even times zero.
+    for weight in backbone.adapter_weights("lora"):
+        weight.assign(np.full(weight.shape, np.nan, "float32"))
+    task_id = np.array([1, 0, 2, 3, 1, 2])
+    outputs = routed({**x, "task_id": task_id.astype("int32")})
+    lora_rows = task_id == 1
+    assert np.isnan(np.asarray(outputs["logits"])[lora_rows, :3]).all()
+    others = {key: np.asarray(value)[~lora_rows] for key, value in outputs.items()}
+    _assert_rows_are_their_tasks(
+        others, task_id[~lora_rows], {task: value[~lora_rows] for task, value in expected.items()}, names
+    )
 
 
 def test_routed_causal_lms_answer_each_row_with_its_own_adapter():

@@ -138,22 +138,6 @@ def test_greedy_generate_follows_the_adapted_forward_pass():
     np.testing.assert_array_equal(tokens[:, 2:], logits[:, 1:-1].argmax(-1))  # after "</s> <s>"
 
 
-def test_fit_trains_only_adapters_and_changes_what_is_generated():
-    lm = _toy_lm(perturb=False)
-    backbone = lm.backbone
-    frozen = {w.path: keras.ops.convert_to_numpy(w) for w in backbone.weights if "adapters" not in w.path
-              and "layer_norm" not in w.path}
-    before = generate_texts(lm, [s for s, _ in PAIRS], max_length=8)
-    history = lm.fit(as_features(PAIRS * 4), epochs=2, batch_size=8, verbose=0)
-    assert history.history["loss"][-1] < history.history["loss"][0]
-    for weight in backbone.weights:
-        if weight.path in frozen:
-            np.testing.assert_array_equal(keras.ops.convert_to_numpy(weight), frozen[weight.path])
-    assert {p for _, p, _ in backbone.adapter_layers("default")} == set(ALL_PLACEMENTS)
-    # Only the adapters (and layer norms) changed, so they changed the output.
-    assert generate_texts(lm, [s for s, _ in PAIRS], max_length=8) != before
-
-
 # -- metrics and data -----------------------------------------------------------
 
 
@@ -221,3 +205,140 @@ def test_seq2seq_runs_are_replaced_only_with_overwrite(tmp_path):
     (run / "notes.txt").write_text("mine")
     with pytest.raises(RunError, match="did not write"):
         prepare_output_dir(str(run), True, layout=SEQ2SEQ_LAYOUT)
+
+
+# -- a trained run: predict and evaluate ----------------------------------------------
+
+
+def _write_pairs(path, pairs):
+    path.write_text("".join(json.dumps({"source": s, "target": t}) + "\n" for s, t in pairs))
+    return f"jsonl:{path}"
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """A run written by `train_seq2seq` (what `train --task seq2seq` runs), at toy size.
+
+    The toy tokenizer is recorded whole in the run; the random BART is not
+    saved and is built again from its seed when the run is loaded.
+    """
+    from keras_adapters.training import TrainConfig
+    from keras_adapters.training.seq2seq import train_seq2seq
+
+    folder = tmp_path_factory.mktemp("seq2seq")
+    test_spec = _write_pairs(folder / "test.jsonl", PAIRS)
+    config = TrainConfig(task="seq2seq", dataset=_write_pairs(folder / "train.jsonl", PAIRS * 5),
+                         test_data=test_spec, output_dir=str(folder / "run"), bottleneck_size=4,
+                         epochs=2, batch_size=8, sequence_length=8, learning_rate=3e-2, seed=0)
+    tokenizer = keras_hub.models.BartTokenizer(vocabulary=VOCABULARY, merges=MERGES)
+    metrics = train_seq2seq(config, log=lambda line: None, tokenizer=tokenizer,
+                            model_size={"hidden_dim": 16, "num_layers": 1, "dropout": 0.0},
+                            placements=ALL_PLACEMENTS)
+    return {"dir": config.output_dir, "metrics": metrics, "test": test_spec}
+
+
+@pytest.fixture(scope="module")
+def loaded(tiny_run):
+    """`tiny_run` loaded once: the CLI tests hand it to `predict`/`evaluate`, whose
+    traced functions (tokenizer, evaluate, generate) then compile once for the module."""
+    from keras_adapters.training import load_run
+
+    return load_run(tiny_run["dir"])
+
+
+def test_reloaded_run_generates_what_training_generated_through_its_adapters(
+        tiny_run, loaded, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from keras_adapters import training
+    from keras_adapters.cli.main import main
+    from keras_adapters.training.seq2seq_run import LoadedSeq2Seq
+
+    run = loaded
+    assert isinstance(run, LoadedSeq2Seq) and run.info["task"] == "seq2seq"
+    examples = tiny_run["metrics"]["test"]["examples"]
+    sources = [source for source, _, _ in examples]
+    generated = run.generate(sources)
+    # Training lowered the loss, with adapters in every placement, cross-attention included.
+    history = tiny_run["metrics"]["history"]["loss"]
+    assert history[-1] < history[0]
+    assert {p for _, p, _ in run.lm.backbone.adapter_layers("default")} == set(ALL_PLACEMENTS)
+    # The base rebuilt from its seed (the adapter file's digest of the frozen weights must
+    # match it: training left them unchanged) plus the saved adapter is the trained model.
+    assert generated == [output for _, _, output in examples]
+    x, _, _ = run.lm.preprocessor(as_features(PAIRS))
+    adapted = keras.ops.convert_to_numpy(run.lm(x, training=False))
+    plain_run = training.load_run(tiny_run["dir"])  # a second copy: `run` stays as loaded
+    plain_run.lm.backbone.set_active_adapters(None)
+    plain = keras.ops.convert_to_numpy(plain_run.lm(x, training=False))
+    assert np.abs(adapted - plain).max() > 1e-3  # the loaded adapters take part
+    text_file = tmp_path / "sources.txt"
+    text_file.write_text("\n".join(sources[1:]) + "\n")
+    monkeypatch.setattr(training, "load_run", lambda run_dir: run)  # what `predict` loads
+    result = CliRunner().invoke(main, ["predict", tiny_run["dir"], sources[0], "--file", str(text_file)])
+    assert result.exit_code == 0, result.output
+    assert "generated" in result.output
+    for source, output in zip(sources, generated):
+        assert source in result.output and output.strip() in result.output
+
+
+def test_evaluate_prints_rouge_of_a_file_and_of_the_runs_test_split(tiny_run, loaded, monkeypatch):
+    from click.testing import CliRunner
+
+    from keras_adapters import training
+    from keras_adapters.cli.main import main
+
+    monkeypatch.setattr(training, "load_run", lambda run_dir: loaded)  # loaded by the fixture
+
+    test = tiny_run["metrics"]["test"]  # the same 4 pairs, scored when the run was trained
+    for args, scored in ((["--dataset", tiny_run["test"]], f"every pair of {tiny_run['test']}"),
+                         ([], "the test split of jsonl:")):
+        result = CliRunner().invoke(main, ["evaluate", tiny_run["dir"], *args])
+        assert result.exit_code == 0, result.output
+        assert "ROUGE-1" in result.output and "ROUGE-L" in result.output
+        assert f"Scored 4 pairs: {scored}" in " ".join(result.output.split())
+        for name in ("rouge1", "rouge2", "rougeL"):
+            assert f"{test[name]:.2f}" in result.output
+
+
+def test_seq2seq_run_refuses_other_tasks_options_and_unloadable_runs(tiny_run, tmp_path, capsys):
+    import shutil
+
+    from click.testing import CliRunner
+
+    from keras_adapters.cli import seq2seq as seq2seq_cli
+    from keras_adapters.cli.main import main
+    from keras_adapters.training.seq2seq import METRICS_FILE
+
+    # What `train --task seq2seq` prints after training: commands for this run, or why not.
+    seq2seq_cli.report_training(tiny_run["metrics"], tiny_run["dir"])
+    first_source = tiny_run["metrics"]["test"]["examples"][0][0]
+    assert f"predict {tiny_run['dir']} '{first_source}'" in capsys.readouterr().out
+    seq2seq_cli.report_training({**tiny_run["metrics"], "adapter": "full"}, tiny_run["dir"])
+    assert "keeps only its metrics" in capsys.readouterr().out
+    runner = CliRunner()
+
+    def refused(args, expected):
+        result = runner.invoke(main, args)
+        assert result.exit_code == 1, result.output
+        assert expected in " ".join(result.output.split()) and "Traceback" not in result.output
+
+    run_dir = tiny_run["dir"]
+    refused(["predict", run_dir, "--question", "Who?", "--context", "Ana."],
+            "--question and --context are for question-answering runs; this seq2seq run generates "
+            "text from sources")
+    refused(["predict", run_dir], "Give at least one source text")
+    refused(["evaluate", run_dir, "--label-column", "y"], "a seq2seq file has the fields source and target")
+    refused(["evaluate", run_dir, "--dataset", "csv:x.csv"],
+            "Sequence-to-sequence dataset 'csv:x.csv' is not supported")
+    with open(os.path.join(run_dir, METRICS_FILE), encoding="utf-8") as f:
+        record = json.load(f)
+    for name, change, expected in [
+        ("full", {"adapter": "full"}, "with --adapter full: it trained every weight"),
+        ("old", {"model": None}, "cannot rebuild its model: it has no `model` and `config` entries"),
+        ("reseeded", {"model": {**record["model"], "seed": 1}}, "built again from seed 1, has other weights"),
+    ]:
+        copy = tmp_path / name
+        shutil.copytree(run_dir, copy)
+        (copy / METRICS_FILE).write_text(json.dumps({**record, **change}))
+        refused(["predict", str(copy), "a b c"], expected)

@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from keras_adapters import training
-from keras_adapters.cli import question_answering
+from keras_adapters.cli import question_answering, seq2seq
 from keras_adapters.cli.config_options import build_config, config_options
 from keras_adapters.cli.console import (
     console,
@@ -48,8 +48,8 @@ def train(**options):
         return None
     if config.task == "question-answering":
         return question_answering.report_training(metrics, config.output_dir)
-    if config.task == "seq2seq":
-        return None  # train_seq2seq logged the test scores and the run directory
+    if config.task == "seq2seq":  # train_seq2seq logged the test scores and the run directory
+        return seq2seq.report_training(metrics, config.output_dir)
     print_metrics_table(
         {split: metrics[split] for split in ("validation", "test") if split in metrics},
         title=f"Best epoch: {metrics['best_epoch']}",
@@ -61,6 +61,18 @@ def train(**options):
         f" in {total:.0f} s (adapter/, metrics.json, training_curve.png, run.json).",
     ))
     print_try_it(output)
+
+
+# What each task's `predict` takes instead of --question/--context, and `evaluate` instead
+# of --text-column/--label-column.
+_TEXTS_INSTEAD = {
+    "text-classification": "this run classifies texts: give them as arguments",
+    "seq2seq": "this seq2seq run generates text from sources: give them as arguments or with --file",
+}
+_COLUMNS_INSTEAD = {
+    "question-answering": "a question-answering file has the fields context, question and answers",
+    "seq2seq": "a seq2seq file has the fields source and target",
+}
 
 
 @click.command()
@@ -77,22 +89,33 @@ def predict(run_dir, texts, text_file, questions, contexts):
     """Predict labels for TEXTS with the model trained in RUN_DIR.
 
     For a question-answering run, give --question and --context instead:
-    it prints the span of each context that answers its question.
+    it prints the span of each context that answers its question. For a
+    seq2seq run, TEXTS are sources: it prints the text generated for each.
     """
-    if questions or contexts:
+    from keras_adapters.training.loaded_run import run_task
+
+    # From the record alone, so options meant for another task are refused before loading.
+    run, task = None, run_task(run_dir)
+    if task is None:  # No readable record: load_run says what is wrong.
         run = training.load_run(run_dir)
-        if run.info.get("task") != "question-answering":
-            fail("--question and --context are for question-answering runs; this run classifies "
-                 "texts: give them as arguments.")
-        return question_answering.predict_answers(run, list(questions), list(contexts))
+        task = run.info.get("task") or "text-classification"
+    if task == "question-answering":
+        if texts or text_file:
+            fail("This run answers questions: give --question and --context (not texts).")
+        return question_answering.predict_answers(run or training.load_run(run_dir),
+                                                  list(questions), list(contexts))
+    if questions or contexts:
+        fail(f"--question and --context are for question-answering runs; "
+             f"{_TEXTS_INSTEAD.get(task, 'give texts as arguments')}.")
     texts = list(texts)
     if text_file:
         texts += _read_lines(text_file)
     if not texts:
-        fail("Give at least one text to classify, as arguments or with --file.")
-    run = training.load_run(run_dir)
-    if run.info.get("task") == "question-answering":
-        fail("This run answers questions: give --question and --context (not texts).")
+        fail("Give at least one source text, as arguments or with --file." if task == "seq2seq"
+             else "Give at least one text to classify, as arguments or with --file.")
+    run = run or training.load_run(run_dir)
+    if task == "seq2seq":
+        return seq2seq.predict_outputs(run, texts)
     if run.info.get("text_pair"):
         fail("This run classifies sentence pairs; `predict` takes single texts. "
              "Use the Python API (LoadedRun.predict_texts with pairs).")
@@ -121,22 +144,30 @@ def _read_lines(path):
 @click.option("--dataset", "-d", default=None,
               help="Dataset spec to score (default: the run's own dataset). A file given here "
                    "('csv:PATH', 'tsv:PATH', 'jsonl:PATH') is scored whole, every row, and may "
-                   "use any of the run's labels. " + DATASET_HELP)
+                   "use any of the run's labels. " + DATASET_HELP + " For a seq2seq run: "
+                   "'aclsum' or 'jsonl:PATH' with 'source' and 'target' fields.")
 @click.option("--split", type=click.Choice(SPLITS), default=None,
               help="What to score: 'all' (every example: train, validation and test together) "
                    "or one split. Default: 'all' for a file given with --dataset, else 'test'. "
                    "The train and validation splits of a file are the ones made at training "
                    "time (a seeded 10% of its rows held out), so either scores only part of "
                    "the file.")
-@click.option("--text-column", default=None, help="Default: the run's.")
-@click.option("--label-column", default=None, help="Default: the run's.")
+@click.option("--text-column", default=None, help="Classification runs. Default: the run's.")
+@click.option("--label-column", default=None, help="Classification runs. Default: the run's.")
 @guarded
 def evaluate(run_dir, dataset, split, text_column, label_column):
     """Evaluate the model trained in RUN_DIR on a dataset.
 
-    Prints accuracy, macro-F1 and loss, and says exactly which examples were
-    scored (how many, from which split).
+    Prints accuracy, macro-F1 and loss (question answering: exact match and
+    F1; seq2seq: loss and ROUGE-1/2/L of the generated texts), and says
+    exactly which examples were scored (how many, from which split).
     """
+    from keras_adapters.training.loaded_run import run_task
+
+    task = run_task(run_dir)
+    if task in _COLUMNS_INSTEAD and (text_column or label_column):
+        fail(f"--text-column and --label-column are for text-classification runs; "
+             f"{_COLUMNS_INSTEAD[task]}.")
     from keras_adapters.data import load_dataset
     from keras_adapters.data.file_formats import parse_file_spec
     from keras_adapters.data.loading import describe_labels, load_labelled_file
@@ -144,6 +175,8 @@ def evaluate(run_dir, dataset, split, text_column, label_column):
     run = training.load_run(run_dir)
     if run.info.get("task") == "question-answering":
         return question_answering.evaluate_run(run, dataset, split)
+    if run.info.get("task") == "seq2seq":
+        return seq2seq.evaluate_run(run, dataset, split)
     config = run.info["config"]
     spec = dataset or config["dataset"]
     columns = {

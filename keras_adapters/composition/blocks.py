@@ -4,6 +4,7 @@
 See `keras_adapters.composition` for what each block does.
 """
 
+import itertools
 import math
 import numbers
 from collections.abc import Sequence
@@ -184,6 +185,8 @@ class BatchSplit(AdapterSetup):
     >>> from keras_adapters import BatchSplit
     >>> BatchSplit("a", "b", batch_sizes=[2, 3]).batch_sizes
     [2, 3]
+    >>> BatchSplit("a", "b", "c", batch_sizes=[2, 0, 3]).row_bounds()
+    [(0, 2), (2, 2), (2, 5)]
     """
 
     def __init__(self, *children, batch_sizes):
@@ -198,9 +201,77 @@ class BatchSplit(AdapterSetup):
                 f"{batch_sizes!r} for {len(self.children)} adapters."
             )
         self.batch_sizes = [int(size) for size in batch_sizes]
+        self._row_offsets = None
+
+    @classmethod
+    def routed(cls, *children, row_offsets):
+        """A split whose row blocks are only known when the graph runs (internal).
+
+        For task routing (`keras_adapters.export.routing`): the rows of a
+        batch sorted by task, each task's segment going through its own
+        setup, with segment bounds computed in the traced graph. Unlike a
+        user's `BatchSplit` it holds tensors, so it is never saved:
+        `get_config` refuses it, and it equals only itself.
+
+        Args:
+            *children: adapter names or blocks, one per row block.
+            row_offsets: one more offset than children, the first 0 and
+                non-decreasing (Python ints or scalar int tensors): child
+                `i` takes rows `row_offsets[i]:row_offsets[i + 1]`, none
+                when they are equal.
+
+        Returns:
+            A `BatchSplit` with `batch_sizes` None.
+
+        Example:
+
+        >>> from keras_adapters import BatchSplit
+        >>> BatchSplit.routed("a", "b", row_offsets=[0, 0, 4]).row_bounds()
+        [(0, 0), (0, 4)]
+        """
+        split = cls.__new__(cls)
+        AdapterSetup.__init__(split, *children)
+        row_offsets = list(row_offsets)
+        if len(row_offsets) != len(split.children) + 1:
+            raise KerasAdaptersError(
+                f"A routed BatchSplit needs {len(split.children) + 1} row offsets (one more than its "
+                f"{len(split.children)} children); got {len(row_offsets)}."
+            )
+        split.batch_sizes = None
+        split._row_offsets = row_offsets
+        return split
+
+    @property
+    def is_routed(self):
+        """Whether the row blocks are graph tensors (`BatchSplit.routed`)."""
+        return getattr(self, "_row_offsets", None) is not None
+
+    def row_bounds(self):
+        """`(start, end)` rows of each child's block, in order.
+
+        Python ints, or scalar tensors for a routed split: slicing
+        `x[start:end]` cuts a block either way (empty when equal).
+        """
+        if self.is_routed:
+            offsets = self._row_offsets
+        else:
+            offsets = [0]
+            for size in self.batch_sizes:
+                offsets.append(offsets[-1] + size)
+        return list(itertools.pairwise(offsets))
 
     def get_config(self):
+        if self.is_routed:
+            raise KerasAdaptersError(
+                "This BatchSplit routes rows by task inside a traced graph (its row blocks are "
+                "tensors) and cannot be saved; give a BatchSplit int batch_sizes to save it."
+            )
         return {**super().get_config(), "batch_sizes": self.batch_sizes}
+
+    def __eq__(self, other):
+        if self.is_routed or getattr(other, "is_routed", False):
+            return self is other  # tensors have no value to compare while tracing
+        return super().__eq__(other)
 
 
 class Parallel(AdapterSetup):

@@ -28,6 +28,7 @@ import numpy as np
 from keras_adapters.data.core import seeded_subset
 from keras_adapters.data.errors import DataError
 from keras_adapters.data.file_formats import read_rows
+from keras_adapters.data.list_splits import ListSplits
 
 __all__ = ["QAData", "QAExample", "load_qa_dataset", "read_qa_file"]
 
@@ -58,26 +59,15 @@ class QAExample:
 
 
 @dataclasses.dataclass
-class QAData:
+class QAData(ListSplits):
     """A question-answering data set split into train, validation and test.
 
     Attributes:
         name: the dataset spec it was loaded from.
         train, validation: lists of `QAExample`.
         test: a list of `QAExample`, or None.
+        num_examples: dict split -> number of questions (a property).
     """
-
-    name: str
-    train: list
-    validation: list
-    test: list | None = None
-
-    @property
-    def num_examples(self):
-        sizes = {"train": len(self.train), "validation": len(self.validation)}
-        if self.test is not None:
-            sizes["test"] = len(self.test)
-        return sizes
 
 
 def parse_qa_spec(spec):

@@ -18,6 +18,7 @@ import numpy as np
 from keras_adapters.data.aclsum import aclsum_pairs
 from keras_adapters.data.errors import DataError
 from keras_adapters.data.file_formats import read_rows
+from keras_adapters.data.list_splits import ListSplits
 
 __all__ = ["SEQ2SEQ_DATASET_HELP", "Seq2SeqData", "load_seq2seq_dataset", "read_pairs_file"]
 
@@ -28,27 +29,15 @@ SEQ2SEQ_DATASET_HELP = (
 
 
 @dataclasses.dataclass
-class Seq2SeqData:
+class Seq2SeqData(ListSplits):
     """(source, target) string pairs split into train, validation and test.
 
     Attributes:
         name: the spec it was loaded from.
         train, validation: lists of `(source, target)`.
         test: a list of `(source, target)`, or None.
+        num_examples: dict split -> number of pairs (a property).
     """
-
-    name: str
-    train: list
-    validation: list
-    test: list | None = None
-
-    @property
-    def num_examples(self):
-        """Dict split -> number of pairs."""
-        sizes = {"train": len(self.train), "validation": len(self.validation)}
-        if self.test is not None:
-            sizes["test"] = len(self.test)
-        return sizes
 
 
 def read_pairs_file(spec):

@@ -14,14 +14,21 @@ How the rows are routed (all core TensorFlow ops):
    `InvalidArgumentError` naming the valid ids (no output is returned).
 2. The rows are sorted by task (a stable sort), so each task's rows form one
    contiguous segment.
-3. The backbone runs once on the sorted batch with `task_routing` as its
-   active setup: in every adapter slot, each row gets its own task's setup,
-   as an `Average` of the tasks' setups with per-row one-hot weights. That
-   is exact, but every task's adapters run on every row, so the adapter
-   cost grows with the number of tasks (`python -m benchmarks serving`
-   measures it); bottleneck adapters only (the per-row weights broadcast
-   over `(batch, length, hidden)` branch outputs, not over the per-head
-   tensors LoRA and (IA)^3 adapt).
+3. The segment bounds are computed in the graph (`tf.math.bincount` of
+   `task_id` with one count per task, zero for a task with no rows, and
+   their running sum), and the backbone runs once on the sorted batch with
+   `task_routing` as its active setup: a `BatchSplit` whose row blocks are
+   these segments. In every adapter position (the branch slots of
+   bottleneck adapters, the projections of LoRA, (IA)^3 and parallel
+   adapters) the rows are sliced into the segments, each segment goes
+   through its own task's setup only, and the segments are concatenated
+   back. So each row runs its own task's adapters and no other's: the
+   adapters cost about what one task's cost on the whole batch, whatever
+   the number of tasks, plus per adapter position one slice per task and a
+   concatenation (`python -m benchmarks serving` measures the total). A
+   task's setup may mix adapter kinds as the composition rules allow
+   (`keras_adapters.composition.COMPOSITION_RULES`), but may not split or
+   repeat the batch itself (`BatchSplit`, `Parallel`).
 4. Each task's head (the part of its task model after the backbone) runs on
    its segment of the backbone outputs and token inputs; its logits are
    padded on the last axis to the largest label count.
@@ -46,7 +53,7 @@ Causal LMs share one vocabulary, so their logits need no padding and no
 import keras
 import numpy as np
 
-from keras_adapters.composition import AdapterSetup, Average, BatchSplit, Parallel, parse_setup, setup_names
+from keras_adapters.composition import AdapterSetup, BatchSplit, Parallel, parse_setup
 from keras_adapters.errors import KerasAdaptersError
 
 #: Name of the routed signature.
@@ -57,37 +64,33 @@ TASK_ID_INPUT = "task_id"
 LOGIT_PADDING = -1e9
 
 
-def task_routing(setups, row_weights):
+def task_routing(setups, row_offsets):
     """The active setup that sends each row through its own task's setup.
 
-    An `Average` of the tasks' setups whose weights are per-row one-hot
-    masks: in every adapter slot, row `r` of task `k` gets
-    `1.0 * setup_k(x_r)` plus `0.0 *` the other setups' outputs, which is
-    exactly `setup_k(x_r)` (adding zeros is exact in floating point). Every
-    task's adapters run on every row: the adapter cost grows with the
-    number of tasks (see the module docstring). The weights are tensors of
-    the function being traced, so the setup is active only while the routed
-    signature calls the backbone, and is never saved.
+    A routed `BatchSplit` (`BatchSplit.routed`) over the batch sorted by
+    task: task `k`'s segment, rows `row_offsets[k]:row_offsets[k + 1]`,
+    goes through `setups[k]` and no other setup, in every adapter slot. The
+    offsets are tensors of the function being traced, so the setup is
+    active only while the routed signature calls the backbone, and is never
+    saved.
 
     Args:
         setups: one adapter setup per task id.
-        row_weights: one float tensor per task, shape `(batch, 1, 1)`: 1.0
-            on that task's rows, 0.0 elsewhere.
+        row_offsets: `len(setups) + 1` scalar int tensors (or ints): where
+            each task's segment starts, then the batch size. A task with
+            no rows has an empty segment.
 
     Returns:
-        The `Average` to activate.
+        The `BatchSplit` to activate.
 
     Example:
 
-    >>> import numpy as np
     >>> from keras_adapters.export.routing import task_routing
-    >>> routing = task_routing(["a", "b"], [np.ones((2, 1, 1)), np.zeros((2, 1, 1))])
-    >>> routing.adapter_names(), [w[:, 0, 0].tolist() for w in routing.weights]
-    (['a', 'b'], [[1.0, 1.0], [0.0, 0.0]])
+    >>> routing = task_routing(["a", "b", "c"], [0, 2, 2, 5])
+    >>> routing.adapter_names(), routing.row_bounds()
+    (['a', 'b', 'c'], [(0, 2), (2, 2), (2, 5)])
     """
-    routing = Average(*setups)  # checks the setups (with equal weights, replaced below)
-    routing.weights = list(row_weights)
-    return routing
+    return BatchSplit.routed(*setups, row_offsets=row_offsets)
 
 
 def _contains_row_block(setup):
@@ -192,9 +195,8 @@ class RoutedTasks:
     Raises:
         KerasAdaptersError: for no tasks, a task model whose head cannot be
             separated from the backbone (see `task_head`), a setup that
-            splits the batch itself, adapters other than bottleneck ones,
-            or task models with several outputs or outputs of different
-            ranks.
+            splits the batch itself, or task models with several outputs
+            or outputs of different ranks.
 
     Example:
 
@@ -228,14 +230,6 @@ class RoutedTasks:
                     f"Task {task!r}: its adapter setup {setup!r} splits or repeats the batch "
                     "itself (BatchSplit/Parallel), which cannot be combined with per-row task "
                     "routing; give each task a name, Stack, Average or Fuse setup."
-                )
-            kinds = {name: backbone.get_adapter_config(name).kind for name in setup_names(setup)}
-            other = {name: kind for name, kind in kinds.items() if kind != "bottleneck"}
-            if other:
-                raise KerasAdaptersError(
-                    f"Task {task!r} uses {other}: the routed signature routes bottleneck adapters "
-                    "only; serve tasks with other adapter kinds with their own signatures "
-                    "(routed_signature=False)."
                 )
         nested = [name for name, (model, _) in tasks.items() if keras.tree.is_nested(model.output)]
         if nested:
@@ -298,15 +292,15 @@ class RoutedTasks:
         count = len(self.task_names)
         tokens = {key: tf.convert_to_tensor(inputs[key], tf.int32) for key in self.input_names}
         task_id = self._checked_task_id(tf.convert_to_tensor(inputs[TASK_ID_INPUT], tf.int32), tokens)
-        # Stable sort: each task's rows become one contiguous segment.
+        # Stable sort: each task's rows become one contiguous segment, task
+        # k's starting at offsets[k] (empty for a task with no rows).
         order = tf.argsort(task_id, stable=True)
-        sorted_id = tf.gather(task_id, order)
-        sizes = tf.reduce_sum(tf.one_hot(task_id, count, dtype=tf.int32), axis=0)
+        sizes = tf.math.bincount(task_id, minlength=count, maxlength=count, dtype=tf.int32)
+        offsets = tf.unstack(tf.concat([tf.zeros((1,), tf.int32), tf.cumsum(sizes)], axis=0), num=count + 1)
         tokens = {key: tf.gather(value, order) for key, value in tokens.items()}
-        row_weights = [tf.reshape(tf.cast(tf.equal(sorted_id, k), tf.float32), (-1, 1, 1)) for k in range(count)]
         previous = self.backbone.active_adapters
-        # Python side effect at trace time: the graph gets per-row routing.
-        self.backbone.set_active_adapters(task_routing(self.setups, row_weights))
+        # Python side effect at trace time: the graph gets per-segment routing.
+        self.backbone.set_active_adapters(task_routing(self.setups, offsets))
         try:
             features = keras.tree.flatten(self.backbone(tokens, training=False))
         finally:

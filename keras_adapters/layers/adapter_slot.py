@@ -64,6 +64,33 @@ def models_on_stack():
     return models
 
 
+def row_blocks(setup, tensor):
+    """`tensor` cut along its first axis into the row blocks of a setup.
+
+    Args:
+        setup: a `Parallel` (equal blocks, one per child) or a `BatchSplit`,
+            whose blocks may be empty and, for a routed split (task
+            routing), have bounds that are graph tensors: each block is a
+            slice between the split's row offsets, the same op for ints and
+            tensors.
+        tensor: a tensor with the batch first.
+
+    Returns:
+        A list of tensors, one per child of `setup`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_adapters.composition import BatchSplit
+    >>> from keras_adapters.layers.adapter_slot import row_blocks
+    >>> [block.shape[0] for block in row_blocks(BatchSplit("a", "b", "c", batch_sizes=[1, 0, 2]), np.zeros((3, 4)))]
+    [1, 0, 2]
+    """
+    if isinstance(setup, Parallel):
+        return ops.split(tensor, len(setup.children), axis=0)
+    return [tensor[start:end] for start, end in setup.row_bounds()]
+
+
 @contextlib.contextmanager
 def unlocked_state(layer):
     """Lets a built layer take new sublayers, as Keras' `Dense.enable_lora`."""
@@ -231,11 +258,7 @@ class AdapterSlot(keras.layers.Layer):
             outputs = [self._apply(child, x, training) for child in setup.children]
             return x if fusion is None else fusion(x, outputs)
         if isinstance(setup, (BatchSplit, Parallel)):
-            if isinstance(setup, Parallel):
-                parts = ops.split(x, len(setup.children), axis=0)
-            else:
-                boundaries = [sum(setup.batch_sizes[: i + 1]) for i in range(len(setup.batch_sizes) - 1)]
-                parts = ops.split(x, boundaries, axis=0)
+            parts = row_blocks(setup, x)
             outputs = [self._apply(child, part, training) for child, part in zip(setup.children, parts)]
             return ops.concatenate(outputs, axis=0)
         raise KerasAdaptersError(f"Unsupported adapter setup {setup!r}.")

@@ -20,7 +20,7 @@ from keras_adapters.composition import (
     setup_names,
 )
 from keras_adapters.errors import KerasAdaptersError
-from keras_adapters.layers.adapter_slot import unlocked_state
+from keras_adapters.layers.adapter_slot import row_blocks, unlocked_state
 from keras_adapters.layers.ia3 import IA3Adapter  # noqa: F401 (registers it for deserialize)
 from keras_adapters.layers.lora import LoraAdapter  # noqa: F401 (registers it for deserialize)
 from keras_adapters.layers.parallel_adapter import ParallelAdapter  # noqa: F401 (idem)
@@ -239,12 +239,8 @@ class ProjectionSlot(keras.layers.Layer):
         return setup
 
     def _split(self, setup, *tensors):
-        """Each tensor cut into the row blocks of a BatchSplit/Parallel."""
-        if isinstance(setup, Parallel):
-            cuts = len(setup.children)
-        else:
-            cuts = [sum(setup.batch_sizes[: i + 1]) for i in range(len(setup.batch_sizes) - 1)]
-        return [None if t is None else ops.split(t, cuts, axis=0) for t in tensors]
+        """Each tensor cut into the row blocks of a BatchSplit/Parallel (see `row_blocks`)."""
+        return [None if t is None else row_blocks(setup, t) for t in tensors]
 
     def _transform(self, setup, x):
         if setup is None:

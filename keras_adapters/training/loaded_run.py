@@ -21,7 +21,7 @@ from keras_adapters.training.pipeline import labels_and_logits, tokenized
 from keras_adapters.training.run_directory import ADAPTER_DIR, RUN_FILE, RUN_FORMAT
 from keras_adapters.training.trainer import build_classifier
 
-__all__ = ["LoadedRun", "load_run"]
+__all__ = ["LoadedRun", "load_run", "run_task"]
 
 
 @dataclasses.dataclass
@@ -87,7 +87,9 @@ def load_run(run_dir):
     Returns:
         A `LoadedRun`: the classifier, its preprocessor and label names; for
         a `--task question-answering` run, a
-        `keras_adapters.training.qa_run.LoadedQuestionAnswerer`.
+        `keras_adapters.training.qa_run.LoadedQuestionAnswerer`; for a
+        `--task seq2seq` run (its record is `metrics.json`), a
+        `keras_adapters.training.seq2seq_run.LoadedSeq2Seq`.
 
     Raises:
         RunError: if the directory is not a complete run, `run.json` is
@@ -113,6 +115,11 @@ def load_run(run_dir):
     run_file = os.path.join(run_dir, RUN_FILE)
     adapter_dir = os.path.join(run_dir, ADAPTER_DIR)
     if not os.path.isfile(run_file):
+        seq2seq = _seq2seq_record(run_dir)
+        if seq2seq is not None:
+            from keras_adapters.training.seq2seq_run import load_seq2seq_run
+
+            return load_seq2seq_run(run_dir, seq2seq)
         raise RunError(
             f"{run_dir!r} is not a keras-adapters run directory (no {RUN_FILE}). "
             "Pass the --output-dir of a `keras-adapters train` run."
@@ -156,6 +163,58 @@ def load_run(run_dir):
     load_adapters(model, adapter_dir)
     preprocessor = load_preprocessor(config["preset"], config["sequence_length"])
     return LoadedRun(model, preprocessor, list(info["label_names"]), info)
+
+
+def run_task(run_dir):
+    """The task of the run in `run_dir`, read from its record alone (nothing is built).
+
+    Lets a command refuse options meant for another task in milliseconds,
+    before `load_run` builds the model.
+
+    Args:
+        run_dir: a run directory.
+
+    Returns:
+        `"text-classification"`, `"question-answering"` or `"seq2seq"`; None
+        where `run_dir` holds no readable run record (`load_run` then says
+        what is wrong).
+
+    Example:
+
+    >>> import tempfile
+    >>> from keras_adapters.training.loaded_run import run_task
+    >>> run_task(tempfile.mkdtemp()) is None
+    True
+    """
+    run_file = os.path.join(run_dir, RUN_FILE)
+    try:
+        if os.path.isfile(run_file):
+            task = read_json_object(run_file, "Run file").get("task")
+            return task if isinstance(task, str) and task else "text-classification"
+        return None if _seq2seq_record(run_dir) is None else "seq2seq"
+    except (KerasAdaptersError, OSError):
+        return None
+
+
+def _seq2seq_record(run_dir):
+    """The parsed `metrics.json` of a seq2seq run directory, or None for any other folder.
+
+    A seq2seq run has no `run.json`: its record is `metrics.json`, marked by
+    its format.
+
+    Raises:
+        RunError: if `metrics.json` exists but cannot be read as JSON.
+    """
+    from keras_adapters.training.seq2seq import METRICS_FILE, SEQ2SEQ_RUN_FORMAT
+
+    path = os.path.join(run_dir, METRICS_FILE)
+    if not os.path.isfile(path):
+        return None
+    try:
+        record = read_json_object(path, "Metrics file")
+    except KerasAdaptersError as e:
+        raise RunError(str(e)) from None
+    return record if record.get("format") == SEQ2SEQ_RUN_FORMAT else None
 
 
 # Fields of `run.json` that `load_run` reads, and their JSON types.

@@ -29,6 +29,7 @@ from keras_adapters.saving import load_adapters, save_adapters
 from keras_adapters.surgery import add_adapters
 from keras_adapters.tasks import SpanQuestionAnswerer
 from keras_adapters.training.callbacks import BestAdapterCheckpoint, TrainingLog
+from keras_adapters.training.compilation import resolve_jit_compile
 from keras_adapters.training.output_dir import prepare_output_dir
 from keras_adapters.training.plots import plot_training_curves
 from keras_adapters.training.qa_metrics import squad_scores
@@ -178,7 +179,8 @@ def train_question_answerer(config, log=print):
     steps_per_epoch = -(-len(train.example_index) // config.batch_size)
     model.compile(learning_rate=config.learning_rate, weight_decay=config.weight_decay,
                   schedule=config.schedule, total_steps=steps_per_epoch * config.epochs,
-                  warmup_fraction=config.warmup_fraction)
+                  warmup_fraction=config.warmup_fraction,
+                  jit_compile=resolve_jit_compile(config.jit_compile, steps=steps_per_epoch * config.epochs))
 
     with atomic_directory(output_dir, overwrite=True) as run_dir:
         atomic_write_json(os.path.join(run_dir, RUN_FILE),

@@ -116,7 +116,10 @@ def train_seq2seq(config, log=print, tokenizer=None, model_size=None, placements
     data = load_seq2seq_dataset(config.dataset, test_spec=config.test_data,
                                 max_train_examples=config.max_train_examples, seed=config.seed)
     test = (data.test if data.test is not None else data.validation)[:max_test_examples]
-    tokenizer = tokenizer or bart_tokenizer()
+    # Here: seq2seq_run imports this module.
+    from keras_adapters.training.seq2seq_run import seq2seq_run_record
+
+    given_tokenizer, tokenizer = tokenizer, tokenizer or bart_tokenizer()
     source_length, target_length = config.sequence_length, max(8, config.sequence_length // 2)
     backbone = random_bart_backbone(
         tokenizer.vocabulary_size(), max_sequence_length=source_length, seed=config.seed,
@@ -146,6 +149,8 @@ def train_seq2seq(config, log=print, tokenizer=None, model_size=None, placements
         "parameters": {"trainable": parameters.trainable, "total": parameters.total},
         "train_seconds": seconds, "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
         "test": results,
+        # How `load_run` builds the model again (config, seed, sizes, tokenizer).
+        **seq2seq_run_record(config, backbone, given_tokenizer, source_length, target_length),
     }
     with atomic_directory(output_dir, overwrite=True) as directory:
         if config.adapter != FULL_TRAINING:

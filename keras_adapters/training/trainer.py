@@ -21,6 +21,7 @@ from keras_adapters.saving import load_adapters, read_adapter_file, save_adapter
 from keras_adapters.surgery import add_adapters
 from keras_adapters.tasks import PooledTextClassifier
 from keras_adapters.training.callbacks import BestAdapterCheckpoint, TrainingLog
+from keras_adapters.training.compilation import resolve_jit_compile
 from keras_adapters.training.distribution import training_distribution
 from keras_adapters.training.frozen_prefix import disable_prefix_dropout
 from keras_adapters.training.output_dir import holds_entries, prepare_output_dir
@@ -181,7 +182,8 @@ def train_text_classifier(config, log=print):
     output_dir = (prepare_output_dir(config.output_dir, config.overwrite, RUN_LAYOUT)
                   if distribution.is_writer else os.path.realpath(config.output_dir))
     keras.utils.set_random_seed(config.seed)
-    log(distribution.describe(config.batch_size))
+    if distribution.mode != "none":
+        log(distribution.describe(config.batch_size))
     # Every variable (backbone, adapted clone, optimizer) is created under the strategy.
     with distribution.scope():
         backbone = load_backbone(config.preset)
@@ -207,6 +209,7 @@ def train_text_classifier(config, log=print):
             schedule=config.schedule,
             total_steps=total_steps,
             warmup_fraction=config.warmup_fraction,
+            jit_compile=resolve_jit_compile(config.jit_compile, distribution.strategy, total_steps),
         )
 
     # Checked before anything is written: refuses when there is no frozen prefix.

@@ -38,6 +38,7 @@ from keras_adapters.training import (
     tokenized,
     write_run_directory,
 )
+from keras_adapters.training.compilation import resolve_jit_compile
 from keras_adapters.training.prefix_store import RUN_CACHE_DIR
 from keras_adapters.training.schedules import WarmupLinearDecay
 
@@ -187,7 +188,10 @@ def tune_text_classifier(config, log=print):
         learning_rates=config.learning_rates,
         learning_rate=train.learning_rate,
         learning_rate_schedule=schedule,
-        compile_task=functools.partial(default_compile, weight_decay=train.weight_decay),
+        compile_task=functools.partial(
+            default_compile, weight_decay=train.weight_decay,
+            jit_compile=resolve_jit_compile(train.jit_compile, steps=steps),
+        ),
         max_trainable_parameters=config.max_trainable_parameters,
         seed=train.seed,
         cache_frozen_prefix=train.cache_frozen_prefix,
