@@ -133,8 +133,8 @@ class TrainConfig:
     jit_compile: str = dataclasses.field(default="auto", metadata=setting(
         choices=JIT_COMPILE_SETTINGS,
         help="Compile the training step with XLA. 'auto': on with TensorFlow (1.78x faster on a "
-             "2-core CPU) and JAX for runs of 100 steps or more (XLA compiles each input shape "
-             "once first), off with PyTorch and under --distribute mirrored."))
+             "2-core CPU) for runs of 100 steps or more (XLA compiles each input shape once "
+             "first), on with JAX, off with PyTorch and under --distribute mirrored."))
     distribute: str = dataclasses.field(default="none", metadata=setting(
         choices=DISTRIBUTE_MODES,
         help="'none': one device. 'mirrored': tf.distribute.MirroredStrategy over this "
