@@ -15,25 +15,12 @@ stopped at the end. Prints the summary as JSON.
 
 import json
 import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 
 GLOBAL_BATCH = 16
 STEPS = 4
-
-
-def _free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for probe in sockets:
-            probe.bind(("127.0.0.1", 0))
-        return [probe.getsockname()[1] for probe in sockets]
-    finally:
-        for probe in sockets:
-            probe.close()
 
 
 def _model(kind, rng):
@@ -111,29 +98,19 @@ def worker(index, ports, out):
 
 def main(timeout):
     """Starts the 2 workers, waits at most `timeout` seconds, stops them; returns the summary."""
-    ports = _free_ports(2)
+    # Here, not at the top: importing keras_adapters loads TensorFlow, which the workers
+    # (this module too) import only once their TF_CONFIG is set.
+    from keras_adapters.utils.local_processes import free_ports, run_together
+
+    ports = free_ports(2)
     env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
     started = time.time()
     with tempfile.TemporaryDirectory() as directory:
-        processes = []
-        try:
-            for index in (0, 1):
-                log = open(os.path.join(directory, f"worker{index}.log"), "w+", encoding="utf-8")  # noqa: SIM115
-                command = [sys.executable, "-m", "benchmarks.multi_worker_mirrored", "--worker", str(index),
-                           *map(str, ports), os.path.join(directory, f"worker{index}.json")]
-                processes.append((subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT), log))
-            exits = []
-            for process, _ in processes:
-                try:
-                    exits.append(process.wait(timeout=max(1.0, timeout - (time.time() - started))))
-                except subprocess.TimeoutExpired:
-                    exits.append(f"stopped after {timeout} s")
-        finally:
-            for process, log in processes:
-                if process.poll() is None:
-                    process.kill()
-                    process.wait()
-                log.close()
+        commands = [[sys.executable, "-m", "benchmarks.multi_worker_mirrored", "--worker", str(index),
+                     *map(str, ports), os.path.join(directory, f"worker{index}.json")] for index in (0, 1)]
+        ended = run_together(commands, timeout, envs=[env, env])
+        exits = [f"stopped after {timeout} s" if worker.returncode is None else worker.returncode
+                 for worker in ended]
         workers = []
         for index in (0, 1):
             path = os.path.join(directory, f"worker{index}.json")

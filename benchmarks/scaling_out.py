@@ -58,11 +58,9 @@ tiny model and finds exactly this.
 import itertools
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -399,12 +397,6 @@ def _run_tensorflow_worker(settings, gpu):
     return record or {"error": _failure(completed.returncode, completed.stderr)}
 
 
-def _free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _run_jax_workers(settings, processes):
     """`processes` JAX processes on 127.0.0.1 (all started here, all stopped here).
 
@@ -412,36 +404,21 @@ def _run_jax_workers(settings, processes):
         Process 0's record, its `cpu_ms_per_step` and `cores_busy` summed
         over the processes; or {"error"}.
     """
+    # Here, not at the top: importing keras_adapters loads Keras, and each worker picks its backend first.
+    from keras_adapters.utils.local_processes import free_ports, run_together
+
     env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    coordinator = f"127.0.0.1:{_free_port()}"
-    # Output to files, not pipes: a member blocked on a full pipe would stall the others.
-    members = []
-    for index in range(processes):
-        stdout, stderr = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
-        command = _worker_command(settings, "jax", "--processes", str(processes), "--process-id", str(index),
-                                  "--coordinator", coordinator)
-        members.append((subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=stdout, stderr=stderr),
-                        stdout, stderr))
-    records, deadline = [], time.time() + PROCESS_TIMEOUT
-    try:
-        for member, stdout, stderr in members:
-            try:
-                member.wait(timeout=max(1.0, deadline - time.time()))
-            except subprocess.TimeoutExpired:
-                return {"error": f"no result within {PROCESS_TIMEOUT} s"}
-            stdout.seek(0)
-            record = _json_line(stdout.read()) if member.returncode == 0 else None
-            if record is None:
-                stderr.seek(0)
-                return {"error": _failure(member.returncode, stderr.read())}
-            records.append(record)
-    finally:
-        for member, stdout, stderr in members:
-            if member.poll() is None:
-                member.kill()
-                member.wait()
-            stdout.close()
-            stderr.close()
+    coordinator = f"127.0.0.1:{free_ports(1)[0]}"
+    commands = [_worker_command(settings, "jax", "--processes", str(processes), "--process-id", str(index),
+                                "--coordinator", coordinator) for index in range(processes)]
+    records = []
+    for member in run_together(commands, PROCESS_TIMEOUT, envs=[env] * processes, cwd=REPO_ROOT):
+        if member.returncode is None:
+            return {"error": f"no result within {PROCESS_TIMEOUT} s"}
+        record = _json_line(member.stdout) if member.returncode == 0 else None
+        if record is None:
+            return {"error": _failure(member.returncode, member.stderr)}
+        records.append(record)
     first = dict(records[0])
     first["cpu_ms_per_step"] = round(sum(r["cpu_ms_per_step"] for r in records), 2)
     first["cores_busy"] = round(first["cpu_ms_per_step"] / first["ms_per_step"], 2)

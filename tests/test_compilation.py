@@ -8,6 +8,7 @@ from click.testing import CliRunner
 from keras_adapters.cli.main import main
 from keras_adapters.errors import KerasAdaptersError
 from keras_adapters.tasks.backbone_task import BackboneTaskMixin
+from keras_adapters.training import TrainConfig
 from keras_adapters.training.compilation import AUTO_MIN_STEPS, resolve_jit_compile
 
 from helpers import make_tiny_preset, write_two_class_csv
@@ -33,10 +34,22 @@ def test_settings_resolve_per_backend_and_strategy():
         resolve_jit_compile("xla")
 
 
-def test_option_is_checked_before_any_work():
+def test_option_is_checked_before_any_work(tmp_path):
     result = CliRunner().invoke(main, ["train", "--jit-compile", "yes"])
     assert result.exit_code == 2
     assert "'yes' is not one of 'auto', 'on', 'off'" in result.output
+    # XLA under MirroredStrategy is refused by the settings check, before the data is read:
+    # the missing CSV file would otherwise be the error.
+    with pytest.raises(KerasAdaptersError, match="cannot be combined with `distribute='mirrored'`"):
+        TrainConfig(jit_compile="on", distribute="mirrored").validate()
+    result = CliRunner().invoke(main, [
+        "train", "--jit-compile", "on", "--distribute", "mirrored",
+        "--dataset", f"csv:{tmp_path / 'missing.csv'}", "--output-dir", str(tmp_path / "run"),
+    ])
+    assert result.exit_code != 0
+    assert "cannot be combined with `distribute='mirrored'`" in result.output
+    assert "missing.csv" not in result.output
+    assert not (tmp_path / "run").exists()
 
 
 # Two steps: "auto" leaves XLA off (too short to repay compiling), "on" compiles with it.

@@ -18,6 +18,7 @@ import pytest
 
 from keras_adapters.errors import KerasAdaptersError
 from keras_adapters.training import TrainConfig
+from keras_adapters.utils.local_processes import free_ports, run_together
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -93,32 +94,20 @@ def test_data_parallel_two_jax_processes_on_loopback_match_one_process(tmp_path)
         pytest.fail("The JAX backend is not installed: run `make setup` (or `pip install -e '.[jax]'`).")
     from helpers import make_tiny_preset
 
-    port = _free_port()
+    port, = free_ports(1)
     # One preset and data file for both processes: the frozen weights must be the same.
     preset = make_tiny_preset(tmp_path / "tiny_bert", WORDS)
     csv = _write_reviews(tmp_path / "reviews.csv")
     # JAX: the CPU only, without probing for accelerator plugins.
     env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    processes = []
-    try:
-        for process_id in (0, 1):
-            out = tmp_path / str(process_id)
-            out.mkdir()
-            log = open(out / "log.txt", "w+", encoding="utf-8")
-            processes.append((subprocess.Popen(
-                [sys.executable, os.path.abspath(__file__), "data-parallel", str(out),
-                 str(process_id), "2", str(port), preset, csv],
-                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT), log))
-        for process, log in processes:
-            process.wait(timeout=600)
-            log.seek(0)
-            assert process.returncode == 0, log.read()[-5000:]
-    finally:
-        for process, log in processes:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-            log.close()
+    commands = []
+    for process_id in (0, 1):
+        out = tmp_path / str(process_id)
+        out.mkdir()
+        commands.append([sys.executable, os.path.abspath(__file__), "data-parallel", str(out),
+                         str(process_id), "2", str(port), preset, csv])
+    for process in run_together(commands, timeout=600, envs=[env, env], cwd=ROOT):
+        assert process.returncode == 0, process.output[-5000:]
     first, second = (json.loads((tmp_path / str(i) / "result.json").read_text()) for i in (0, 1))
     assert first["devices"] == 2  # one CPU device per process, one mesh
     assert first["moved"] > 1e-3
@@ -154,14 +143,6 @@ def test_distribute_setting_is_checked_before_any_work():
         tune_text_classifier(TuneConfig(train=TrainConfig(distribute="mirrored")))
 
 
-def _free_port():
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _write_reviews(path, repeats=24):
     with open(path, "w", encoding="utf-8") as f:
         f.write("text,label\n")
@@ -183,28 +164,15 @@ def test_distributed_search_one_chief_two_workers_on_loopback(tmp_path):
         f"csv:{csv}", "--output-dir", str(search), "--bottlenecks", "2,4,8", "--max-trials", "3",
         "--epochs", "1", "--batch-size", "8", "--sequence-length", "8",
     ]
-    port = _free_port()
-    processes = {}
-    try:
-        for tuner_id in ("chief", "tuner0", "tuner1"):
-            env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3",
-                   "KERASTUNER_TUNER_ID": tuner_id, "KERASTUNER_ORACLE_IP": "127.0.0.1",
-                   "KERASTUNER_ORACLE_PORT": str(port)}
-            log = open(tmp_path / f"{tuner_id}.log", "w+", encoding="utf-8")
-            processes[tuner_id] = (subprocess.Popen(
-                command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT), log)
-        outputs = {}
-        for tuner_id, (process, log) in processes.items():
-            process.wait(timeout=600)
-            log.seek(0)
-            outputs[tuner_id] = log.read()
-            assert process.returncode == 0, f"{tuner_id}:\n{outputs[tuner_id][-5000:]}"
-    finally:
-        for process, log in processes.values():
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-            log.close()
+    port, = free_ports(1)
+    tuner_ids = ("chief", "tuner0", "tuner1")
+    envs = [{**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3",
+             "KERASTUNER_TUNER_ID": tuner_id, "KERASTUNER_ORACLE_IP": "127.0.0.1",
+             "KERASTUNER_ORACLE_PORT": str(port)} for tuner_id in tuner_ids]
+    outputs = {}
+    for tuner_id, process in zip(tuner_ids, run_together([command] * 3, timeout=600, envs=envs, cwd=ROOT)):
+        outputs[tuner_id] = process.output
+        assert process.returncode == 0, f"{tuner_id}:\n{outputs[tuner_id][-5000:]}"
 
     # Each worker trained some of the trials; together all three, none twice.
     trained = {}

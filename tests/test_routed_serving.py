@@ -245,10 +245,11 @@ def _write_run(work, preset, task, labels, adapter, seed):
         f"the {WORDS[(i * 3 + seed) % len(WORDS)]} movie {WORDS[i % len(WORDS)]},{labels[i % len(labels)]}\n"
         for i in range(24)
     ))
+    sizes = {"bottleneck_size": 4} if adapter in ("houlsby", "pfeiffer", "parallel") else {}
     config = TrainConfig(output_dir=str(work / task), preset=preset, dataset=f"csv:{csv}",
-                         sequence_length=8, adapter=adapter, bottleneck_size=4)
+                         sequence_length=8, adapter=adapter, **sizes)
     data, base = config.load_data(), load_backbone(preset)
-    model = PooledTextClassifier(add_adapters(base, adapter, bottleneck_size=4), len(data.label_names),
+    model = PooledTextClassifier(add_adapters(base, adapter, **sizes), len(data.label_names),
                                  pooling=config.pooling, dropout=config.head_dropout)
     _randomize(model.trainable_weights, seed)
     write_run_directory(config, model, data, load_preprocessor(preset, 8), backbone_fingerprint(base),
@@ -258,12 +259,13 @@ def _write_run(work, preset, task, labels, adapter, seed):
 
 @pytest.fixture(scope="module")
 def run_set_export(tmp_path_factory):
-    """Two runs (2 and 3 classes) exported as one model by `keras-adapters export`."""
+    """Two runs (2 and 3 classes; a bottleneck and a LoRA adapter) exported as one model by
+    `keras-adapters export`."""
     work = tmp_path_factory.mktemp("run_set")
     preset = make_tiny_preset(work / "preset", WORDS, num_layers=1)
     runs = [
         _write_run(work, preset, "sentiment", ["neg", "pos"], "pfeiffer", 1),
-        _write_run(work, preset, "topic", ["film", "sports", "politics"], "pfeiffer", 2),
+        _write_run(work, preset, "topic", ["film", "sports", "politics"], "lora", 2),
     ]
     result = CliRunner().invoke(main, ["export", *runs, "--base-path", str(work / "serving"), "--name", "tasks"])
     assert result.exit_code == 0, result.output

@@ -16,7 +16,7 @@ from keras_adapters.data.gpt2_vocabulary import BART_SPECIAL_TOKENS, bart_tokeni
 from keras_adapters.data.seq2seq import load_seq2seq_dataset, read_pairs_file
 from keras_adapters.errors import KerasAdaptersError
 from keras_adapters.tasks.seq2seq import compile_seq2seq, random_bart_backbone, seq2seq_lm
-from keras_adapters.training.seq2seq import as_features, generate_texts
+from keras_adapters.training.seq2seq import as_features
 from keras_adapters.training.seq2seq_metrics import rouge_scores
 
 ALL_PLACEMENTS = ("attention", "feedforward", "cross_attention")

@@ -5,12 +5,14 @@
 these functions. Importing this module loads neither Keras nor TensorFlow.
 """
 
+import operator
 import shlex
 
 from rich.table import Table
 from rich.text import Text
 
 from keras_adapters.cli.console import command_name, console, fail
+from keras_adapters.cli.evaluation_split import examples_to_score
 
 
 def print_qa_scores(rows, title):
@@ -59,22 +61,17 @@ def evaluate_run(run, dataset, split):
     from keras_adapters.data.question_answering import load_qa_dataset, read_qa_file
 
     config = run.info["config"]
+    spec = dataset or config["dataset"]
     if dataset is not None and split in (None, "all"):
         examples, scored, split = read_qa_file(dataset), f"every question of {dataset}", "all"
     else:
         split = split or "test"
-        data = load_qa_dataset(dataset or config["dataset"],
+        data = load_qa_dataset(spec,
                                validation=None if dataset else config["validation_data"],
                                test=None if dataset else config["test_data"],
                                seed=config["seed"])
-        if split == "all":
-            examples = data.train + data.validation + (data.test or [])
-        else:
-            examples = getattr(data, split)
-        if examples is None:
-            fail(f"Dataset {config['dataset']!r} has no test split (the run was trained without "
-                 "--test-data). Choose --split validation, or give a file with --dataset.")
-        scored = f"the {split} split of {dataset or config['dataset']}"
+        examples, scored = examples_to_score(data, split, spec, operator.add,
+                                             trained_without_test=not dataset and not config["test_data"])
     scores = run.evaluate(examples)
-    print_qa_scores({split: scores}, title=f"{dataset or config['dataset']} / {split}")
+    print_qa_scores({split: scores}, title=f"{spec} / {split}")
     console.print(f"Scored {scores['num_examples']:,} questions: {scored}.")

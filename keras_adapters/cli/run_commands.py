@@ -12,6 +12,7 @@ from rich.text import Text
 from keras_adapters import training
 from keras_adapters.cli import question_answering, seq2seq
 from keras_adapters.cli.config_options import build_config, config_options
+from keras_adapters.cli.evaluation_split import examples_to_score
 from keras_adapters.cli.console import (
     console,
     fail,
@@ -202,21 +203,7 @@ def evaluate(run_dir, dataset, split, text_column, label_column):
                  f"the run was trained on {describe_labels(run.label_names)}."
                  + (" Leave out --split to score the whole file with the run's labels."
                     if given_file else ""))
-        sizes = ", ".join(f"{name} {count:,}" for name, count in data.num_examples.items())
-        if split == "all":
-            subset = None
-            for name in ("train", "validation", "test"):
-                part = getattr(data, name)
-                if part is not None:
-                    subset = part if subset is None else subset.concatenate(part)
-            scored = f"every split of {spec} ({sizes})"
-        else:
-            subset = getattr(data, split)
-            if subset is None:
-                fail(f"Dataset {spec!r} has no {split} split (it has {sizes}). Choose "
-                     f"--split {' or --split '.join(data.num_examples)}, or --split all.")
-            scored = (f"the {split} split of {spec} ({sizes}; --split all scores every "
-                      "example)")
+        subset, scored = examples_to_score(data, split, spec, lambda a, b: a.concatenate(b))
     metrics = run.evaluate(subset)
     print_metrics_table({split: metrics}, title=f"{spec} / {split}")
     console.print(f"Scored {metrics['num_examples']:,} examples: {scored}.")

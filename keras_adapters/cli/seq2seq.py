@@ -5,11 +5,13 @@ seq2seq`; its record is `metrics.json`) to these functions. Importing this
 module loads neither Keras nor TensorFlow.
 """
 
+import operator
 import shlex
 
 from rich.table import Table
 
-from keras_adapters.cli.console import command_name, console, fail
+from keras_adapters.cli.console import command_name, console
+from keras_adapters.cli.evaluation_split import examples_to_score
 
 
 def report_training(metrics, output_dir):
@@ -72,17 +74,8 @@ def evaluate_run(run, dataset, split):
         data = load_seq2seq_dataset(spec, test_spec=config["test_data"] if own else None,
                                     max_train_examples=config["max_train_examples"] if own else None,
                                     seed=config["seed"])
-        sizes = ", ".join(f"{name} {count:,}" for name, count in data.num_examples.items())
-        if split == "all":
-            pairs = data.train + data.validation + (data.test or [])
-            scored = f"every split of {spec} ({sizes})"
-        else:
-            pairs = getattr(data, split)
-            if pairs is None:
-                why = "; the run was trained without --test-data" if own else ""
-                fail(f"Dataset {spec!r} has no {split} split (it has {sizes}{why}). Choose "
-                     "--split validation or --split all, or give a file with --dataset.")
-            scored = f"the {split} split of {spec} ({sizes})"
+        pairs, scored = examples_to_score(data, split, spec, operator.add,
+                                          trained_without_test=own and not config["test_data"])
     scores = run.evaluate(pairs)
     print_rouge_scores({split: scores}, title=f"{spec} / {split}")
     console.print(f"Scored {scores['num_examples']:,} pairs: {scored}.")

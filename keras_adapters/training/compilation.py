@@ -18,7 +18,7 @@ fails where it cannot be had; `"off"` never compiles with it.
 import keras
 
 from keras_adapters.errors import KerasAdaptersError
-from keras_adapters.training.config import JIT_COMPILE_SETTINGS
+from keras_adapters.training.config import JIT_COMPILE_SETTINGS, XLA_UNDER_MIRRORED
 
 __all__ = ["resolve_jit_compile"]
 
@@ -63,11 +63,7 @@ def resolve_jit_compile(setting, strategy=None, steps=None):
         return False
     if strategy is not None:
         if setting == "on":
-            raise KerasAdaptersError(
-                "`jit_compile='on'` (--jit-compile on) cannot be combined with "
-                "`distribute='mirrored'`: Keras does not compile with XLA under a tf.distribute "
-                "strategy. Use --jit-compile auto or off."
-            )
+            raise KerasAdaptersError(XLA_UNDER_MIRRORED)
         return False
     if setting == "on":
         return True

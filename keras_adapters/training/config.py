@@ -9,6 +9,7 @@ import dataclasses
 
 from keras_adapters import defaults
 from keras_adapters.config import AdapterConfig, parse_layers
+from keras_adapters.errors import KerasAdaptersError
 from keras_adapters.utils.settings import check_settings, document_settings, setting
 
 __all__ = ["TrainConfig"]
@@ -29,6 +30,12 @@ DISTRIBUTE_MODES = ("none", "mirrored", "data-parallel")
 
 #: `TrainConfig.jit_compile` values (`keras_adapters.training.compilation`).
 JIT_COMPILE_SETTINGS = ("auto", "on", "off")
+
+#: Why `jit_compile="on"` and `distribute="mirrored"` are refused together.
+XLA_UNDER_MIRRORED = (
+    "`jit_compile='on'` (--jit-compile on) cannot be combined with `distribute='mirrored'`: "
+    "Keras does not compile with XLA under a tf.distribute strategy. Use --jit-compile auto or off."
+)
 
 
 def _adapter_help():
@@ -202,6 +209,9 @@ class TrainConfig:
 
         Raises:
             KerasAdaptersError: naming the first invalid setting and what is
-                allowed.
+                allowed, or settings that cannot be combined.
         """
         check_settings(self)
+        # Checked here, before any data or model is loaded (the strategy is made later).
+        if self.jit_compile == "on" and self.distribute == "mirrored":
+            raise KerasAdaptersError(XLA_UNDER_MIRRORED)
