@@ -166,36 +166,8 @@ def tune_text_classifier(config, log=print):
 
     # Read once; every trial clones it (add_adapters never modifies it).
     backbone = load_backbone(train.preset)
-    fingerprint = backbone_fingerprint(backbone)
     preprocessor = load_preprocessor(train.preset, train.sequence_length)
-    num_classes = len(data.label_names)
-    steps = -(-data.num_examples["train"] // train.batch_size) * train.epochs
-
-    def schedule(peak):
-        if train.schedule == "linear":
-            return WarmupLinearDecay(peak, steps, int(train.warmup_fraction * steps))
-        return peak
-
-    hypermodel = AdapterHyperModel(
-        backbone,
-        lambda adapted, hp: PooledTextClassifier(
-            adapted, num_classes, pooling=train.pooling, dropout=train.head_dropout
-        ),
-        bottleneck_sizes=config.bottleneck_sizes,
-        adapter=train.adapter,
-        adapter_presets=config.adapter_presets,
-        layers=None if train.layers is None else [train.layers],
-        learning_rates=config.learning_rates,
-        learning_rate=train.learning_rate,
-        learning_rate_schedule=schedule,
-        compile_task=functools.partial(
-            default_compile, weight_decay=train.weight_decay,
-            jit_compile=resolve_jit_compile(train.jit_compile, steps=steps),
-        ),
-        max_trainable_parameters=config.max_trainable_parameters,
-        seed=train.seed,
-        cache_frozen_prefix=train.cache_frozen_prefix,
-    )
+    hypermodel = _hypermodel(config, backbone, len(data.label_names), data.num_examples["train"])
     if train.cache_frozen_prefix:
         _check_frozen_prefix(backbone, train, config)
     choices = len(config.bottleneck_sizes) * len(config.learning_rates or [0]) * len(
@@ -239,90 +211,18 @@ def tune_text_classifier(config, log=print):
         # Only caches too large for memory go there; removed after the search.
         hypermodel.prefix_cache_dir = os.path.join(search_dir, RUN_CACHE_DIR)
 
-        search_started = time.perf_counter()
         summary = {
             "format": SEARCH_FORMAT,
             "format_version": 1,
             "settings": config.settings_record(),
-            "backbone_fingerprint": fingerprint,
+            "backbone_fingerprint": backbone_fingerprint(backbone),
             "backbone_parameters": count_parameters(backbone).total,
         }
-        try:
-            tuner.search(train_ds, validation_data=validation_ds, epochs=train.epochs,
-                         verbose=config.verbose)
-        except KeyboardInterrupt:
-            rows = collect_trial_results(tuner, hypermodel)
-            write_results(rows, search_dir, config.objective, {**summary, "interrupted": True})
-            raise
-        except RuntimeError as e:
-            # The oracle gives up after too many failed trials in a row.
-            if "consecutive failures" not in str(e):
-                raise
-            rows = collect_trial_results(tuner, hypermodel)
-            write_results(rows, search_dir, config.objective, summary)
-            last = next((row.message for row in reversed(rows) if row.message), "no message")
-            raise TuningError(
-                f"The search stopped: {str(e).splitlines()[0]} The last failure was: {last}. "
-                + where_results_are(output_dir)
-            ) from None
-        finally:
-            shutil.rmtree(hypermodel.prefix_cache_dir, ignore_errors=True)
-        search_seconds = time.perf_counter() - search_started
-
-        rows = collect_trial_results(tuner, hypermodel)
-        completed = [row for row in rows if row.status == "COMPLETED" and row.objective is not None]
-        if not completed:
-            messages = sorted({row.message for row in rows if row.message})
-            write_results(rows, search_dir, config.objective, summary)
-            raise TuningError(
-                f"No trial of the search completed ({len(rows)} tried), so there is no best "
-                "trial to write. "
-                + (f"keras-tuner reported: {' | '.join(messages)}. " if messages else "")
-                + "Loosen --max-trainable-params or choose smaller --bottlenecks."
-            )
-
-        best_trial = tuner.oracle.get_best_trials(1)[0]
-        best = next(row for row in rows if row.trial_id == best_trial.trial_id)
-        model = tuner.load_model(best_trial)  # what get_best_models() returns
-        initial_epoch = int(best_trial.hyperparameters.values.get("tuner/initial_epoch", 0))
-        best_epoch = initial_epoch + (best.best_epoch or 1)
-        history = [
-            {
-                "epoch": best_epoch,
-                **{name: float(best_trial.metrics.get_best_value(name))
-                   for name in best_trial.metrics.metrics},
-            }
-        ]
-        train_config = config.train_config(best.hyperparameters)
-        best_metrics = write_run_directory(
-            train_config,
-            model,
-            data,
-            preprocessor,
-            fingerprint,
-            best_epoch=best_epoch,
-            history=history,
-            wall_time_seconds={"training": best.fit_seconds, "search": search_seconds},
-            directory=os.path.join(search_dir, BEST_DIR),
-            extra_info={
-                "tuning": {
-                    "search_dir": output_dir,
-                    "trial_id": best.trial_id,
-                    "hyperparameters": best.hyperparameters,
-                    "tuner": config.tuner,
-                    "objective": config.objective,
-                }
-            },
-        )
-        trial_bytes = [row.trial_dir_bytes for row in completed if row.trial_dir_bytes]
-        summary.update(
-            best_trial_id=best.trial_id,
-            best_hyperparameters=best.hyperparameters,
-            best_run_dir=train_config.output_dir,
-            search_seconds=search_seconds,
-            full_weights_bytes_float32=4 * best_metrics["parameters"]["total"],
-            # Trained trials only: a rejected trial's directory holds only trial.json.
-            mean_trial_dir_bytes=sum(trial_bytes) / len(trial_bytes) if trial_bytes else None,
+        search_started = time.perf_counter()
+        rows = _search(tuner, hypermodel, train_ds, validation_ds, config, search_dir, output_dir, summary)
+        summary["search_seconds"] = time.perf_counter() - search_started
+        best, train_config, best_metrics = _write_best_trial(
+            tuner, rows, config, data, preprocessor, search_dir, output_dir, summary,
         )
         paths = write_results(rows, search_dir, config.objective, summary)
         if shared:
@@ -341,3 +241,137 @@ def tune_text_classifier(config, log=print):
         "summary": summary,
         "seconds": time.perf_counter() - started,
     }
+
+
+def _hypermodel(config, backbone, num_classes, num_train_examples):
+    """The `AdapterHyperModel` of a search: every trial a `PooledTextClassifier` on a clone of
+    `backbone`, compiled with `config.train`'s recipe."""
+    train = config.train
+    steps = -(-num_train_examples // train.batch_size) * train.epochs
+
+    def schedule(peak):
+        if train.schedule == "linear":
+            return WarmupLinearDecay(peak, steps, int(train.warmup_fraction * steps))
+        return peak
+
+    return AdapterHyperModel(
+        backbone,
+        lambda adapted, hp: PooledTextClassifier(
+            adapted, num_classes, pooling=train.pooling, dropout=train.head_dropout
+        ),
+        bottleneck_sizes=config.bottleneck_sizes,
+        adapter=train.adapter,
+        adapter_presets=config.adapter_presets,
+        layers=None if train.layers is None else [train.layers],
+        learning_rates=config.learning_rates,
+        learning_rate=train.learning_rate,
+        learning_rate_schedule=schedule,
+        compile_task=functools.partial(
+            default_compile, weight_decay=train.weight_decay,
+            jit_compile=resolve_jit_compile(train.jit_compile, steps=steps),
+        ),
+        max_trainable_parameters=config.max_trainable_parameters,
+        seed=train.seed,
+        cache_frozen_prefix=train.cache_frozen_prefix,
+    )
+
+
+def _search(tuner, hypermodel, train_ds, validation_ds, config, search_dir, output_dir, summary):
+    """Runs `tuner`'s search; returns every trial's `TrialResult`.
+
+    A search that stops early (Ctrl-C, or the oracle giving up after
+    failures in a row) writes the results of the trials that finished
+    before the error goes on; the frozen-prefix cache's files are removed
+    in every case.
+
+    Raises:
+        TuningError: when the oracle gave up (the last failure named).
+        KeyboardInterrupt: on Ctrl-C.
+    """
+    try:
+        tuner.search(train_ds, validation_data=validation_ds, epochs=config.train.epochs,
+                     verbose=config.verbose)
+    except KeyboardInterrupt:
+        rows = collect_trial_results(tuner, hypermodel)
+        write_results(rows, search_dir, config.objective, {**summary, "interrupted": True})
+        raise
+    except RuntimeError as e:
+        # The oracle gives up after too many failed trials in a row.
+        if "consecutive failures" not in str(e):
+            raise
+        rows = collect_trial_results(tuner, hypermodel)
+        write_results(rows, search_dir, config.objective, summary)
+        last = next((row.message for row in reversed(rows) if row.message), "no message")
+        raise TuningError(
+            f"The search stopped: {str(e).splitlines()[0]} The last failure was: {last}. "
+            + where_results_are(output_dir)
+        ) from None
+    finally:
+        shutil.rmtree(hypermodel.prefix_cache_dir, ignore_errors=True)
+    return collect_trial_results(tuner, hypermodel)
+
+
+def _write_best_trial(tuner, rows, config, data, preprocessor, search_dir, output_dir, summary):
+    """Writes the best trial as a `train` run directory in `search_dir/best/`.
+
+    Adds the best trial and the sizes to `summary`.
+
+    Returns:
+        `(best row, its TrainConfig, its metrics.json dict)`.
+
+    Raises:
+        TuningError: when no trial completed (the results are written first).
+    """
+    completed = [row for row in rows if row.status == "COMPLETED" and row.objective is not None]
+    if not completed:
+        messages = sorted({row.message for row in rows if row.message})
+        write_results(rows, search_dir, config.objective, summary)
+        raise TuningError(
+            f"No trial of the search completed ({len(rows)} tried), so there is no best "
+            "trial to write. "
+            + (f"keras-tuner reported: {' | '.join(messages)}. " if messages else "")
+            + "Loosen --max-trainable-params or choose smaller --bottlenecks."
+        )
+    best_trial = tuner.oracle.get_best_trials(1)[0]
+    best = next(row for row in rows if row.trial_id == best_trial.trial_id)
+    model = tuner.load_model(best_trial)  # what get_best_models() returns
+    initial_epoch = int(best_trial.hyperparameters.values.get("tuner/initial_epoch", 0))
+    best_epoch = initial_epoch + (best.best_epoch or 1)
+    history = [
+        {
+            "epoch": best_epoch,
+            **{name: float(best_trial.metrics.get_best_value(name))
+               for name in best_trial.metrics.metrics},
+        }
+    ]
+    train_config = config.train_config(best.hyperparameters)
+    best_metrics = write_run_directory(
+        train_config,
+        model,
+        data,
+        preprocessor,
+        summary["backbone_fingerprint"],
+        best_epoch=best_epoch,
+        history=history,
+        wall_time_seconds={"training": best.fit_seconds, "search": summary["search_seconds"]},
+        directory=os.path.join(search_dir, BEST_DIR),
+        extra_info={
+            "tuning": {
+                "search_dir": output_dir,
+                "trial_id": best.trial_id,
+                "hyperparameters": best.hyperparameters,
+                "tuner": config.tuner,
+                "objective": config.objective,
+            }
+        },
+    )
+    trial_bytes = [row.trial_dir_bytes for row in completed if row.trial_dir_bytes]
+    summary.update(
+        best_trial_id=best.trial_id,
+        best_hyperparameters=best.hyperparameters,
+        best_run_dir=train_config.output_dir,
+        full_weights_bytes_float32=4 * best_metrics["parameters"]["total"],
+        # Trained trials only: a rejected trial's directory holds only trial.json.
+        mean_trial_dir_bytes=sum(trial_bytes) / len(trial_bytes) if trial_bytes else None,
+    )
+    return best, train_config, best_metrics
