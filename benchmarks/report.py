@@ -9,11 +9,14 @@ core parts, always rendered), and from every other part registered in
 `benchmarks.__main__.PARTS_HELP` whose module defines
 `markdown_section(result)` (`serving.json`, ...), rendered when its file is
 there. `update_documents` writes it between the `<!-- benchmarks:start -->`
-/ `<!-- benchmarks:end -->` markers, and a test checks the committed
+/ `<!-- benchmarks:end -->` markers of the README and the benchmark page
+(and the methods table into the "Choosing a method" page:
+`benchmarks.method_table`), and a test checks the committed
 documents match the committed results. Arms an older `compare.json` lacks
 are listed as not measured in that run.
 """
 
+import functools
 import json
 import os
 
@@ -26,6 +29,7 @@ from benchmarks.arms import (
     backbone_dims,
     measured_arms,
 )
+from benchmarks.method_table import methods_markdown
 from benchmarks.method_targets import method_explanations, method_targets
 from benchmarks.plots import PARETO_PLOTS, PLOTS, SCALING_PLOTS, write_plots  # noqa: F401 (the report's API)
 from benchmarks.profile import VARIANTS
@@ -327,10 +331,12 @@ def replace_generated_block(text, block, document):
     return f"{head}{START_MARKER}\n{block}{END_MARKER}{tail}"
 
 
-#: Documents with a generated benchmark block, and how they link to the plots.
+#: Documents with a generated benchmark block, and what renders it from the results
+#: (the README and the benchmark page differ in how they link to the plots).
 DOCUMENTS = {
-    "README.md": "benchmarks/results/",
-    "docs/benchmarks.md": "images/benchmarks/",
+    "README.md": functools.partial(render_markdown, plot_prefix="benchmarks/results/"),
+    "docs/benchmarks.md": functools.partial(render_markdown, plot_prefix="images/benchmarks/"),
+    "docs/howto/choosing-a-method.md": methods_markdown,
 }
 
 # The docs site can only link files inside docs/: the plots are copied there.
@@ -338,7 +344,7 @@ DOCS_PLOT_DIR = "docs/images/benchmarks"
 
 
 def update_documents(results, results_dir, repo_root):
-    """Rewrites the generated block of the README and the docs page."""
+    """Rewrites the generated block of each of `DOCUMENTS`."""
     import shutil
 
     from keras_adapters.utils.atomic import atomic_file
@@ -346,10 +352,10 @@ def update_documents(results, results_dir, repo_root):
     os.makedirs(os.path.join(repo_root, DOCS_PLOT_DIR), exist_ok=True)
     for name in PLOTS:
         shutil.copyfile(os.path.join(results_dir, name), os.path.join(repo_root, DOCS_PLOT_DIR, name))
-    for document, prefix in DOCUMENTS.items():
+    for document, render in DOCUMENTS.items():
         path = os.path.join(repo_root, document)
         with open(path, encoding="utf-8") as f:
             text = f.read()
-        text = replace_generated_block(text, render_markdown(results, prefix), document)
+        text = replace_generated_block(text, render(results), document)
         with atomic_file(path, "w", encoding="utf-8") as f:
             f.write(text)

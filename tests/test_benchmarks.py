@@ -18,6 +18,7 @@ import pytest
 from benchmarks.__main__ import QUICK_PARTIAL_ARM
 from benchmarks.arms import (
     ADAPTER_ARMS,
+    ARM_LABELS,
     ARM_NAMES,
     CACHED_ARMS,
     MERGEABLE_ARMS,
@@ -29,6 +30,7 @@ from benchmarks.arms import (
     merge_for_serving,
 )
 from benchmarks.equal_time import RestartedWarmupLinearDecay, equal_time_steps
+from benchmarks.method_table import METHOD_ROWS, methods_markdown
 from benchmarks.method_targets import method_targets
 from benchmarks.partial import merge_memory
 from benchmarks.plots import PARETO_PLOTS, PLOTS
@@ -392,6 +394,11 @@ def test_report_says_which_arms_and_parts_a_run_did_not_measure(quick_results, t
     assert table.count("| not measured in this run | not measured |") == 2
     assert "`serving`: not measured in this run" in table
     assert "keras-adapters (IA)^3 |" not in table and "| KerasHub LoRA (rank 8) |" in table
+    # The "Choosing a method" page's table: a row per method, the missing ones said so.
+    methods = methods_markdown(results).splitlines()
+    for arm, preset in METHOD_ROWS.items():
+        row = next(line for line in methods if line.startswith(f"| {ARM_LABELS[arm]} | {preset} |"))
+        assert ("not measured in this run" in row) == (arm in METHOD_PRESETS), row
     write_plots(results, tmp_path)
     assert (tmp_path / "pareto_latency.png").read_bytes()[:4] == b"\x89PNG"
 
@@ -399,9 +406,9 @@ def test_report_says_which_arms_and_parts_a_run_did_not_measure(quick_results, t
 def test_documents_show_the_committed_results():
     results = load_results(RESULTS)
     assert not any(results[part]["quick"] for part in PARTS)
-    for document, prefix in DOCUMENTS.items():
+    for document, render in DOCUMENTS.items():
         text = (ROOT / document).read_text(encoding="utf-8")
         block = text.split(START_MARKER, 1)[1].split(END_MARKER, 1)[0]
-        assert block.strip() == render_markdown(results, prefix).strip(), document
+        assert block.strip() == render(results).strip(), document
     for name in PLOTS:
         assert (RESULTS / name).is_file() and (ROOT / "docs" / "images" / "benchmarks" / name).is_file()
