@@ -112,6 +112,25 @@ def test_surgery_starts_at_identity_and_trains_only_adapters(family):
     assert np.abs(sequence_output(adapted, x) - expected).max() > 1e-3
 
 
+@pytest.mark.parametrize("kind", ["lora", "ia3", "parallel"])
+def test_projection_methods_start_at_identity_train_and_merge(kind):
+    """LoRA, (IA)^3 and the parallel adapter live in projection slots (torch Modules here)."""
+    keras.utils.set_random_seed(3)
+    base = bert(num_layers=1)
+    x = inputs_for(base)
+    adapted = add_adapters(base, kind)
+    np.testing.assert_array_equal(sequence_output(adapted, x), sequence_output(base, x))
+    model = tiny_classifier(adapted)
+    before = snapshot(adapted.adapter_weights("default"))
+    model.fit(x, CASE_LABELS, batch_size=2, epochs=1, verbose=0)
+    assert {w.path for w in adapted.trainable_weights} == {w.path for w in adapted.adapter_weights("default")}
+    assert any(np.abs(a - numpy(w)).max() > 0 for a, w in zip(before, adapted.adapter_weights("default")))
+    if kind != "parallel":  # linear: folds into the projections
+        expected = sequence_output(adapted, x)
+        adapted.merge_adapter("default")
+        np.testing.assert_allclose(sequence_output(adapted, x), expected, atol=1e-5)
+
+
 #: Labels of the 4 examples `new_case` makes.
 CASE_LABELS = np.array([0, 1, 0, 1])
 

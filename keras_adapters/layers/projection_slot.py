@@ -101,12 +101,19 @@ class ProjectionSlot(keras.layers.Layer):
             self.built = True
 
     def __getattr__(self, name):
+        # Only reached for names the slot itself lacks. Under the torch
+        # backend a layer is a torch Module, which keeps its sub-layers
+        # (`projection`, the adapters) in `_modules` and finds them here.
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            pass
         # Public attributes of the projection (`units`, `kernel`, `equation`)
         # read through, so code that inspects the block's projections keeps
-        # working. Only reached for names the slot itself lacks.
-        if name.startswith("_") or name == "projection" or "projection" not in self.__dict__:
+        # working.
+        if name.startswith("_") or name == "projection":
             raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-        return getattr(self.__dict__["projection"], name)
+        return getattr(self.projection, name)
 
     @property
     def input_shape_of_projection(self):
