@@ -75,3 +75,26 @@ def test_train_compiles_its_step_as_asked(option, expected, tmp_path, monkeypatc
     assert result.exit_code == 0, result.output
     # KerasHub's task constructor compiles with its defaults first; the run's compile is the last.
     assert compiled[-1] is expected
+
+
+def test_evaluation_predicts_every_batch_at_one_shape():
+    """A shorter last batch is padded (no second XLA compile) and its padding dropped."""
+    import numpy as np
+    import tensorflow as tf
+
+    from keras_adapters.training.pipeline import labels_and_logits
+
+    inputs = {"x": keras.Input((3,), name="x")}
+    model = keras.Model(inputs, keras.layers.Dense(2)(inputs["x"]))
+    features = np.arange(21, dtype="float32").reshape(7, 3)
+    labels = np.arange(7) % 2
+    dataset = tf.data.Dataset.from_tensor_slices(({"x": features}, labels)).batch(3)
+    shapes = []
+    predict = model.predict_on_batch
+    model.predict_on_batch = lambda batch: shapes.append(batch["x"].shape) or predict(batch)
+
+    got_labels, logits = labels_and_logits(model, dataset)
+
+    assert shapes == [(3, 3)] * 3
+    np.testing.assert_array_equal(got_labels, labels)
+    np.testing.assert_allclose(logits, predict({"x": features}), rtol=1e-6)

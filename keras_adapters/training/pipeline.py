@@ -1,6 +1,7 @@
 """The tf.data input pipeline: batching, tokenizing, collecting predictions."""
 
 
+import keras
 import numpy as np
 
 __all__ = ["tokenized"]
@@ -42,8 +43,35 @@ def tokenized(dataset, preprocessor, batch_size, shuffle_seed=None):
 
 
 def labels_and_logits(model, dataset):
+    """The labels and the model's logits for every example of a batched dataset.
+
+    Every batch is predicted at the first batch's size: a shorter last batch
+    is padded by repeating its last row and the padding's logits dropped, so
+    a jit-compiled (XLA) predict function compiles once, not once more for
+    the remainder's shape. Rows do not interact in inference, so the logits
+    are those of the unpadded batch.
+
+    Args:
+        model: a Keras model taking the dataset's features.
+        dataset: a `tf.data.Dataset` of `(features, labels)` batches, as
+            `tokenized` makes.
+
+    Returns:
+        `(labels, logits)` NumPy arrays, one row per example.
+    """
     labels, logits = [], []
+    batch_size = None
     for features, batch_labels in dataset:
-        logits.append(model.predict_on_batch(features))
+        rows = len(batch_labels)
+        batch_size = batch_size or rows
+        if rows < batch_size:
+            features = keras.tree.map_structure(lambda x: _pad_rows(np.asarray(x), batch_size), features)
+        logits.append(np.asarray(model.predict_on_batch(features))[:rows])
         labels.append(np.asarray(batch_labels))
     return np.concatenate(labels), np.concatenate(logits)
+
+
+def _pad_rows(array, rows):
+    """`array` with its last row repeated up to `rows` rows."""
+    padding = [(0, rows - len(array))] + [(0, 0)] * (array.ndim - 1)
+    return np.pad(array, padding, mode="edge")
