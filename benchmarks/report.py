@@ -41,6 +41,7 @@ from benchmarks.targets import (
     percent,
     recommended_setting,
     seed_count,
+    seeded_arms,
     targets,
 )
 
@@ -89,7 +90,7 @@ def _mb(n):
 
 def _equal_time_text(compare):
     setup, arms = compare["setup"], compare["arms"]
-    seeded = ", ".join(setup["seeded_arms"])
+    seeded = ", ".join(seeded_arms(compare))
     return (
         f"Equal time: each arm gets the training time full fine-tuning needs for its {setup['epochs']} "
         "epoch(s), computed from the step times of the interleaved rounds (not from the wall clock of "
@@ -174,7 +175,8 @@ def _provenance_lines(compare, memory):
         lines.append(
             f"{', '.join(current)}: measured {'' if compare.get('in_pieces') else 'later '}by "
             f"`python -m benchmarks {run['command']}` "
-            f"(commit {run['git_commit']}, {run['duration_seconds'] / 60:.1f} min), timed in the same "
+            f"(commit {run['git_commit']}, {run['machine']['cpu']}, {run['duration_seconds'] / 60:.1f} min), "
+            "timed in the same "
             "interleaved rounds as a fresh full fine-tuning model (its step there "
             f"{run['full_timing']['train_step_median_s']:.3f} s, in the "
             f"{'first piece' if compare.get('in_pieces') else 'main run'} {main_full_step:.3f} s): "

@@ -113,6 +113,26 @@ def seed_count(record):
     return len(record["runs"])
 
 
+def forward_passes(record):
+    """An arm's training step in forward passes of the unadapted model at batch 32.
+
+    Both from the rounds that timed the arm (`latency_batch_32_vs_unadapted`
+    relates the arm's latency to that model's there): arms measured in
+    different pieces, possibly on different machines, stay comparable.
+    """
+    forward_ms = record["latency_batch_32_ms"] / record["latency_batch_32_vs_unadapted"]
+    return 1000 * record["train_step_median_s"] / forward_ms
+
+
+def seeded_arms(compare):
+    """The arms of `compare` trained with more than one seed, in table order.
+
+    Read from the records, not the setup: pieces run at different times may
+    have seeded different arms.
+    """
+    return [arm for arm in measured_arms(compare) if seed_count(compare["arms"][arm]) > 1]
+
+
 def recommended_setting(compare):
     """The adapter setting with the best accuracy within full fine-tuning's time.
 
@@ -253,7 +273,7 @@ def explanations(compare, dims):
             f"- Accuracy: one recipe per arm, not tuned per task: {setup['epochs']} epoch(s) at "
             f"sequence length {setup['sequence_length']}, peak learning rates "
             + ", ".join(f"{arm} {arms[arm]['learning_rate']:g}" for arm in measured_arms(compare))
-            + f"; after the last epoch, {setup['seeds']} seed(s) for {', '.join(setup['seeded_arms'])} "
+            + f"; after the last epoch, {setup['seeds']} seed(s) for {', '.join(seeded_arms(compare))} "
             "(standard deviation in the table), one for the others. "
             "Houlsby et al.'s 0.4-point gap is after sweeping learning rate (1e-4 to 1e-3) and epochs "
             "(3 to 20) per task, for both adapters and full fine-tuning; `keras-adapters tune` "
@@ -261,14 +281,13 @@ def explanations(compare, dims):
             f"{int(round(setup['examples']['test_used'] / 100))} of the "
             f"{setup['examples']['test_used']:,} test examples."
         )
-    forward_ms = arms["full"]["latency_batch_32_ms"]
     if any(key.startswith("training") for key in missed):
         steps = ", ".join(
-            f"{arm} {1000 * arms[arm]['train_step_median_s'] / forward_ms:.1f}x"
-            for arm in measured_arms(compare)
+            f"{arm} {forward_passes(arms[arm]):.1f}x" for arm in measured_arms(compare)
         )
         lines.append(
-            f"- Training step, in units of one forward pass at batch 32 ({forward_ms:.0f} ms): "
+            "- Training step, in units of one forward pass of the unadapted model at batch 32 "
+            "(timed in the same rounds as the arm): "
             f"{steps}. Every arm that trains something in the first layer (adapters, LoRA) must "
             "still send activation gradients back through every frozen layer, about one more "
             "forward pass of work; full fine-tuning adds the weight gradients (about another) and "
@@ -343,11 +362,10 @@ def fast_explanations(compare, profile):
     if any(target.startswith("with the cache") for target in missed):
         for arm in CACHED_ARMS:
             record = arms[arm]
-            forward_ms = full["latency_batch_32_ms"]
             lines.append(
                 f"- Cached epochs ({arm}), in units of one forward pass of the whole model at batch 32 "
-                f"({forward_ms:.0f} ms): a cached step {1000 * record['train_step_median_s'] / forward_ms:.2f}, "
-                f"full fine-tuning's step {1000 * full['train_step_median_s'] / forward_ms:.2f}. The cached "
+                f"(timed in the same rounds): a cached step {forward_passes(record):.2f}, "
+                f"full fine-tuning's step {forward_passes(record) * record['train_step_speedup_vs_full']:.2f}. The cached "
                 "step still runs the adapted upper blocks forward and back (activation gradients "
                 "through each of them, about one more forward pass of those blocks) and the head; full "
                 "fine-tuning adds the lower blocks, every weight gradient (about another forward pass) "

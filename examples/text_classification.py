@@ -1,7 +1,8 @@
 """Sentiment classification with adapters on the real MiniLM and real reviews.
 
-Fine-tunes Houlsby adapters (bottleneck 64) on the pretrained all-MiniLM-L6-v2
-with the Rotten Tomatoes fresh/rotten snippets (fixed deduplicated split:
+Fine-tunes the `train` default, scaled parallel adapters (He et al. 2022:
+s=4, bottleneck = hidden size / 2, beside each feed-forward block), on the
+pretrained all-MiniLM-L6-v2 with the Rotten Tomatoes fresh/rotten snippets (fixed deduplicated split:
 9,752 train, 1,000 validation, 2,000 test), keeping the best epoch on
 validation, then reports the test metrics and classifies a few new sentences
 with the saved run. It wraps the training API that `keras-adapters train`

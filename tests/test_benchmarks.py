@@ -23,11 +23,12 @@ from benchmarks.arms import (
     CACHED_ARMS,
     MERGEABLE_ARMS,
     METHOD_PRESETS,
-    SEEDED_ARMS,
     Settings,
+    backbone_dims,
     build_arm,
     load_base_backbone,
     merge_for_serving,
+    train_options,
 )
 from benchmarks.equal_time import RestartedWarmupLinearDecay, equal_time_steps
 from benchmarks.method_table import METHOD_ROWS, methods_markdown
@@ -36,9 +37,9 @@ from benchmarks.partial import merge_memory
 from benchmarks.plots import PARETO_PLOTS, PLOTS
 from benchmarks.profile import QUICK_VARIANTS, TOP_HALF_VARIANT
 from benchmarks.report import DOCUMENTS, END_MARKER, PARTS, START_MARKER, load_results, render_markdown
-from benchmarks.targets import fast_targets, recommended_setting
+from benchmarks.targets import fast_targets, recommended_setting, seeded_arms
 from keras_adapters import KerasAdaptersError, count_parameters
-from keras_adapters.training import split_frozen_prefix
+from keras_adapters.training import TrainConfig, split_frozen_prefix
 from keras_adapters.training.schedules import learning_rate_schedule
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -265,11 +266,13 @@ def test_speed_and_accuracy_target_needs_three_seeds_of_a_fast_setting():
         "unadapted": {"vs_unadapted": 1.0}, "unadapted (second copy)": {"vs_unadapted": 1.03},
         TOP_HALF_VARIANT: {"vs_unadapted": 1.04},
     }}}
-    seeds = {arm: 3 for arm in SEEDED_ARMS}
+    seeds = {arm: 3 for arm in ("full", "houlsby_top_cached")}
     accuracy = {"full": 0.842, "houlsby": 0.845, "houlsby_top_cached": 0.838}
     speedup = {"houlsby": 1.46, "houlsby_top_cached": 2.9}
     equal_time = {"houlsby_top_cached": 0.85}  # the recommended setting: its overhead is judged
-    rows = fast_targets(_compare_results(accuracy, equal_time, speedup, seeds), profile)
+    compare = _compare_results(accuracy, equal_time, speedup, seeds)
+    assert seeded_arms(compare) == ["full", "houlsby_top_cached"]  # from the records, in table order
+    rows = fast_targets(compare, profile)
     fast = rows[0]
     # Judged on the fast arm (houlsby is closer to full but at 1.46x), 0.4 points below: met.
     assert fast[1] == "houlsby_top_cached" and fast[2].startswith("2.90x, -0.40 points (3 seed(s))")
@@ -401,6 +404,19 @@ def test_report_says_which_arms_and_parts_a_run_did_not_measure(quick_results, t
         assert ("not measured in this run" in row) == (arm in METHOD_PRESETS), row
     write_plots(results, tmp_path)
     assert (tmp_path / "pareto_latency.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_train_defaults_are_the_recommended_setting():
+    """Issue 14: `keras-adapters train`'s defaults are the adapter setting the committed
+    comparison found best within full fine-tuning's training time."""
+    compare = load_results(RESULTS)["compare"]
+    arm = recommended_setting(compare)
+    options = train_options(arm, backbone_dims(Settings.get(False))["num_layers"])
+    defaults = TrainConfig()
+    assert {name: getattr(defaults, name) for name in options} == options, arm
+    assert (defaults.preset, defaults.dataset, defaults.epochs) == ("minilm_l6", compare["setup"]["dataset"], 2)
+    assert (defaults.batch_size, defaults.sequence_length) == (
+        compare["setup"]["batch_size"], compare["setup"]["sequence_length"])
 
 
 def test_documents_show_the_committed_results():

@@ -228,7 +228,7 @@ def tiny_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("seq2seq")
     test_spec = _write_pairs(folder / "test.jsonl", PAIRS)
     config = TrainConfig(task="seq2seq", dataset=_write_pairs(folder / "train.jsonl", PAIRS * 5),
-                         test_data=test_spec, output_dir=str(folder / "run"), bottleneck_size=4,
+                         test_data=test_spec, output_dir=str(folder / "run"), adapter="houlsby", bottleneck_size=4,
                          epochs=2, batch_size=8, sequence_length=8, learning_rate=3e-2, seed=0)
     tokenizer = keras_hub.models.BartTokenizer(vocabulary=VOCABULARY, merges=MERGES)
     metrics = train_seq2seq(config, log=lambda line: None, tokenizer=tokenizer,

@@ -444,7 +444,7 @@ def test_tune_command_writes_results_and_a_usable_best_run(tiny_preset, tiny_csv
     out = tmp_path / "search"
     graphs_before = optimizer_graphs()
     result = runner.invoke(main, _tune_args(tiny_preset, tiny_csv, out, "--bottlenecks", "2,8",
-                                            "--max-trainable-params", "1000"))
+                                            "--adapter", "houlsby", "--max-trainable-params", "1000"))
     assert result.exit_code == 0, result.output
     # Trials build their optimizer eagerly: slot variables created while
     # tracing would leave TensorFlow graphs behind for good (memory creep).

@@ -135,7 +135,7 @@ def tune_text_classifier(config, log=print):
     ...     for i in range(12):
     ...         _ = f.write(f"a great film number {i},good\\na dull mess number {i},bad\\n")
     >>> trials = TrainConfig(preset=preset, dataset="csv:" + os.path.join(work, "reviews.csv"),
-    ...                      epochs=1, batch_size=8, sequence_length=8)
+    ...                      adapter="houlsby", epochs=1, batch_size=8, sequence_length=8)
     >>> config = TuneConfig(output_dir=os.path.join(work, "search"), train=trials,
     ...                     bottleneck_sizes=(2, 8), max_trainable_parameters=1000,
     ...                     max_trials=2, verbose=0)
