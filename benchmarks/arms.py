@@ -98,6 +98,9 @@ RECOMMENDED_ARM = "parallel"
 #: Arms trained with `Settings.seeds` seeds (mean +- standard deviation).
 SEEDED_ARMS = ("full", "lora", RECOMMENDED_ARM)
 
+#: Arms with the "houlsby" preset in the top half of the blocks only.
+TOP_HALF_ARMS = ("houlsby_top", "houlsby_top_cached")
+
 #: Arms trained through the frozen-prefix cache.
 CACHED_ARMS = ("houlsby_top_cached",)
 
@@ -275,7 +278,7 @@ def build_arm(arm, backbone, num_classes, bottleneck_size=None):
         backbone.trainable = False
     elif arm in ("houlsby", "pfeiffer"):
         backbone = add_adapters(backbone, arm, **overrides)
-    elif arm in ("houlsby_top", "houlsby_top_cached"):
+    elif arm in TOP_HALF_ARMS:
         backbone = add_adapters(backbone, "houlsby", layers=top_half(backbone), **overrides)
     elif arm in METHOD_PRESETS:
         backbone = add_adapters(backbone, METHOD_PRESETS[arm], name=arm, **overrides)
@@ -310,7 +313,7 @@ def train_options(arm, num_blocks):
     """
     if arm not in ADAPTER_ARMS:
         raise ValueError(f"Arm {arm!r} is not an adapter arm; adapter arms: {ADAPTER_ARMS}.")
-    top = arm in ("houlsby_top", "houlsby_top_cached")
+    top = arm in TOP_HALF_ARMS
     return {
         "adapter": "houlsby" if top else METHOD_PRESETS.get(arm, arm),
         "layers": top_half_of(num_blocks) if top else None,
